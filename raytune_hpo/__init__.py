@@ -1,0 +1,50 @@
+"""raytune-hpo: hyperparameter optimisation of deep-learning models on GPU clusters, on Ray Tune.
+
+    >>> import raytune_hpo as hpo
+    >>> sorted(hpo.SEARCHERS)[:3]
+    ['bohb', 'grid', 'optuna']
+
+See README.md for the whole API; every public name is re-exported here.
+"""
+
+from raytune_hpo.errors import ConfigError, install_excepthook
+from raytune_hpo.results import Results, Trial, load
+from raytune_hpo.runner import resume, run
+from raytune_hpo.schedulers import SCHEDULERS
+from raytune_hpo.searchers import SEARCHERS
+from raytune_hpo.space import (
+    Space,
+    choice,
+    grid,
+    loguniform,
+    qloguniform,
+    quniform,
+    randint,
+    uniform,
+)
+from raytune_hpo.trainable import load_checkpoint, report
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCHEDULERS",
+    "SEARCHERS",
+    "ConfigError",
+    "Results",
+    "Space",
+    "Trial",
+    "choice",
+    "grid",
+    "load",
+    "load_checkpoint",
+    "loguniform",
+    "qloguniform",
+    "quniform",
+    "randint",
+    "report",
+    "resume",
+    "run",
+    "uniform",
+]
+
+install_excepthook()

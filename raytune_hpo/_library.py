@@ -1,0 +1,46 @@
+"""Optional libraries imported on use, and options checked against a library's signature."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable, Mapping
+
+from raytune_hpo.errors import ConfigError
+
+
+def require(module: str, extra: str, user: str):
+    """Import ``module``, or say in one line that ``user`` needs it and which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"{user} needs the {module} package: pip install 'raytune-hpo[{extra}]'"
+        ) from None
+
+
+def library_options(
+    target: Callable,
+    options: Mapping[str, Any],
+    *,
+    field: str,
+    owner: str,
+    aliases: Mapping[str, str] | None = None,
+    reserved: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """``options`` as keyword arguments of ``target``, our common names (``aliases``)
+    translated. A name ``target`` does not take, or one we set ourselves (``reserved``), is
+    refused in one line naming the field (``searcher_options.gamma``) and the valid names."""
+    aliases = dict(aliases or {})
+    accepted = [
+        name for name, p in inspect.signature(target).parameters.items()
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in reserved
+    ]
+    valid = ", ".join(sorted(set(accepted) | set(aliases))) or "none"
+    kwargs = {}
+    for name, value in options.items():
+        target_name = aliases.get(name, name)
+        if target_name not in accepted:
+            raise ConfigError(f"{field}.{name}: not an option of {owner}; valid: {valid}")
+        kwargs[target_name] = value
+    return kwargs

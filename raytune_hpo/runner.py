@@ -1,0 +1,376 @@
+"""``run()`` and ``resume()``: every argument checked, then Ray Tune's Tuner built and run.
+
+Everything a user can get wrong is checked before Ray starts, and raises
+:class:`~raytune_hpo.errors.ConfigError` with one line naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import numbers
+import os
+import re
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.results import META_FILE, Results, read_meta, write_meta
+from raytune_hpo.schedulers import SchedulerInfo, SchedulerRequest, get_scheduler
+from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher
+from raytune_hpo.space import Space
+from raytune_hpo.trainable import as_trainable
+
+TRAINABLE_FILE = "trainable.pkl"
+RESOURCE_NAMES = ("cpu", "gpu", "memory")
+
+
+def run(
+    trainable: Callable[[dict], Any],
+    space: Mapping[str, Any],
+    *,
+    metric: str,
+    mode: str = "min",
+    searcher: str = "random",
+    scheduler: str | None = None,
+    num_samples: int | None = None,
+    max_t: int | None = None,
+    resources: Mapping[str, float] | None = None,
+    storage: str = "runs",
+    name: str | None = None,
+    seed: int | None = None,
+    max_concurrent: int | None = None,
+    max_failures: int = 0,
+    time_budget_s: float | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    scheduler_options: Mapping[str, Any] | None = None,
+    verbose: int = 1,
+) -> Results:
+    """Run an experiment: ``num_samples`` trials of ``trainable`` over ``space``.
+
+    Args:
+        trainable: ``train(config)``, reporting with :func:`raytune_hpo.report` (or returning a
+            dict once).
+        space: the search space (see :mod:`raytune_hpo.space`).
+        metric, mode: the objective, ``"min"`` or ``"max"``.
+        searcher: a name of :data:`raytune_hpo.SEARCHERS`.
+        scheduler: a name of :data:`raytune_hpo.SCHEDULERS`; by default ``fifo``, or ``bohb``
+            under the ``bohb`` searcher.
+        num_samples: trials to run (default 10); for searcher ``grid``, repeats of the grid
+            (default 1).
+        max_t: the most iterations (reports) of a trial; also the schedulers' horizon.
+        resources: per trial, ``{"cpu": 1, "gpu": 0.25, "memory": bytes}`` (default one CPU).
+        storage, name: the experiment is written to ``storage/name``, which must not hold
+            one already (use :func:`resume` to finish it).
+        seed: seeds the searcher and, per trial, Python, NumPy and torch.
+        max_concurrent: the most trials at once (default: as many as resources allow).
+        max_failures: retries of a failing trial, from its last checkpoint.
+        time_budget_s: stop the experiment after this many seconds.
+        searcher_options, scheduler_options: passed to the searcher and scheduler, checked by
+            name (e.g. ``{"n_initial_points": 10}``, ``{"grace_period": 1,
+            "reduction_factor": 3}``).
+        verbose: Ray Tune's verbosity, 0 (silent) to 3.
+
+    Returns:
+        The experiment's :class:`~raytune_hpo.results.Results`.
+
+    Example::
+
+        res = hpo.run(train, {"lr": hpo.loguniform(1e-4, 1e-1)}, metric="loss", mode="min",
+                      searcher="tpe", scheduler="asha", num_samples=20, max_t=10)
+        print(res.best_config)
+    """
+    searcher_options = _mapping("searcher_options", searcher_options)
+    scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
+    max_t = _merge_max_t(max_t, scheduler_options.pop("max_t", None))
+    scheduler = scheduler if scheduler is not None else ("bohb" if searcher == "bohb" else "fifo")
+
+    _check_trainable(trainable)
+    _check_text("metric", metric)
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode: must be 'min' or 'max', got {mode!r}")
+    for field, value in (("num_samples", num_samples), ("max_t", max_t), ("max_concurrent", max_concurrent)):
+        _check_positive_int(field, value)
+    _check_positive_int("max_failures", max_failures, allow_zero=True)
+    if time_budget_s is not None and not (_is_number(time_budget_s) and time_budget_s > 0):
+        raise ConfigError(f"time_budget_s: must be a positive number of seconds, got {time_budget_s!r}")
+    if seed is not None and not _is_int(seed):
+        raise ConfigError(f"seed: must be an integer, got {seed!r}")
+    resources = _check_resources(resources)
+    searcher_info, scheduler_info = get_searcher(searcher), get_scheduler(scheduler)
+    _check_pairing(searcher_info, scheduler_info, trainable)
+    space = Space(space)
+
+    search_alg, param_space = searcher_info.build(
+        SearcherRequest(searcher, space, metric, mode, seed, max_concurrent, searcher_options)
+    )
+    scheduler_alg = scheduler_info.build(
+        SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options)
+    )
+    if num_samples is None:
+        num_samples = 1 if searcher == "grid" else 10
+
+    name = name if name is not None else f"{getattr(trainable, '__name__', 'trainable')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ConfigError(
+            f"name: {name!r} must be letters, digits, '.', '_' or '-' (it names a directory)"
+        )
+    storage = _check_storage(storage)
+    path = os.path.join(storage, name)
+    if os.path.exists(os.path.join(path, META_FILE)) or os.path.exists(os.path.join(path, TRAINABLE_FILE)):
+        raise ConfigError(
+            f"name: experiment {path!r} exists already; finish it with hpo.resume({path!r}) "
+            "or choose another name"
+        )
+
+    from ray import tune
+
+    _save_trainable(path, trainable)
+    write_meta(path, {
+        "format": 1,
+        "name": name,
+        "metric": metric,
+        "mode": mode,
+        "searcher": searcher,
+        "scheduler": scheduler,
+        "num_samples": num_samples,
+        "max_t": max_t,
+        "seed": seed,
+        "resources": resources,
+        "trainable": f"{trainable.__module__}:{trainable.__qualname__}",
+        "trainable_dir": _module_dir(trainable),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    tuner = tune.Tuner(
+        tune.with_resources(as_trainable(trainable, seed), resources),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=search_alg,
+            scheduler=scheduler_alg,
+            num_samples=num_samples,
+            time_budget_s=time_budget_s,
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage,
+            stop={"training_iteration": max_t} if max_t else None,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                # The best two by the objective, and always the latest (Ray keeps it to resume).
+                num_to_keep=2, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+            ),
+            verbose=verbose,
+        ),
+    )
+    return _fit(tuner, path)
+
+
+def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
+    """Finish an interrupted experiment: trials that had finished stay as they are, unfinished
+    ones continue from their last checkpoint (or start again), and the searcher goes on from
+    its saved state. ``retry_errored`` also reruns the trials that had failed."""
+    path = os.path.abspath(path)
+    meta = read_meta(path)
+    if not any(name.startswith("experiment_state-") for name in os.listdir(path)):
+        raise ConfigError(
+            f"{path!r}: no trial was recorded before the experiment stopped; "
+            "there is nothing to resume, start it again with hpo.run()"
+        )
+    trainable = _load_trainable(path, meta)
+
+    from ray import tune
+
+    tuner = tune.Tuner.restore(
+        path,
+        trainable=tune.with_resources(as_trainable(trainable, meta["seed"]), meta["resources"]),
+        resume_unfinished=True,
+        resume_errored=retry_errored,
+    )
+    return _fit(tuner, path)
+
+
+def trial_name(trial) -> str:
+    """``trial_00007_<id>``: the trial's number within the experiment, then Ray's id."""
+    number = trial.experiment_tag.split("_", 1)[0]
+    return f"trial_{int(number) if number.isdigit() else 0:05d}_{trial.trial_id}"
+
+
+def _fit(tuner, path: str) -> Results:
+    _ensure_ray()
+    # The experiment's state is saved after every event, not every 10 s or more (Ray's
+    # default): a driver killed just after a trial finished must not run that trial again.
+    with _environment(TUNE_GLOBAL_CHECKPOINT_S="0"):
+        tuner.fit()
+    return Results(path)
+
+
+def _ensure_ray() -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, configure_logging=True, logging_level="WARNING")
+
+
+@contextlib.contextmanager
+def _environment(**variables: str):
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update({k: v for k, v in variables.items() if saved[k] is None})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+
+
+def _check_pairing(searcher: SearcherInfo, scheduler: SchedulerInfo, trainable: Callable) -> None:
+    def either(names) -> str:
+        return " or ".join(repr(n) for n in names)
+
+    if searcher.schedulers is not None and scheduler.name not in searcher.schedulers:
+        raise ConfigError(
+            f"scheduler: searcher {searcher.name!r} cannot run with scheduler {scheduler.name!r}; "
+            f"it needs scheduler {either(searcher.schedulers)}"
+        )
+    if scheduler.searchers is not None and searcher.name not in scheduler.searchers:
+        raise ConfigError(
+            f"searcher: scheduler {scheduler.name!r} cannot run with searcher {searcher.name!r}; "
+            f"it needs searcher {either(scheduler.searchers)}"
+        )
+    if scheduler.needs_checkpoints and not _uses_checkpoints(trainable):
+        raise ConfigError(
+            f"scheduler: {scheduler.name!r} hands a trial's weights to another through "
+            f"checkpoints, but {trainable.__name__}() never calls hpo.load_checkpoint(); "
+            "save with hpo.report(..., checkpoint={...}) and start from hpo.load_checkpoint()"
+        )
+
+
+def _uses_checkpoints(trainable: Callable) -> bool:
+    """Whether the function's source calls ``load_checkpoint`` (true where the source cannot
+    be read: then the user is trusted)."""
+    try:
+        return "load_checkpoint" in inspect.getsource(trainable)
+    except (OSError, TypeError):
+        return True
+
+
+def _check_trainable(trainable: Any) -> None:
+    if inspect.isclass(trainable) or not callable(trainable):
+        raise ConfigError(
+            f"trainable: must be a function train(config), got {type(trainable).__name__}"
+        )
+    try:
+        inspect.signature(trainable).bind({})
+    except TypeError:
+        raise ConfigError(
+            f"trainable: {getattr(trainable, '__name__', trainable)!r} must take one argument, "
+            "the config dict: def train(config)"
+        ) from None
+    except ValueError:  # no signature to inspect (a builtin): let it through
+        pass
+
+
+def _check_text(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{field}: must be a non-empty string, got {value!r}")
+
+
+def _check_positive_int(field: str, value: Any, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if not _is_int(value) or value < (0 if allow_zero else 1):
+        what = "a non-negative" if allow_zero else "a positive"
+        raise ConfigError(f"{field}: must be {what} integer, got {value!r}")
+
+
+def _check_resources(resources: Mapping[str, float] | None) -> dict:
+    resources = dict(_mapping("resources", resources) or {"cpu": 1})
+    for key, value in resources.items():
+        if key not in RESOURCE_NAMES:
+            raise ConfigError(
+                f"resources.{key}: unknown resource; use {', '.join(RESOURCE_NAMES)}"
+            )
+        if not _is_number(value) or value < 0:
+            raise ConfigError(f"resources.{key}: must be a number >= 0, got {value!r}")
+    if not any(resources.get(k, 0) > 0 for k in ("cpu", "gpu")):
+        raise ConfigError("resources: a trial needs some cpu or gpu, e.g. {'cpu': 1}")
+    return resources
+
+
+def _check_storage(storage: Any) -> str:
+    if not isinstance(storage, (str, os.PathLike)) or not str(storage):
+        raise ConfigError(f"storage: must be a directory path, got {storage!r}")
+    storage = os.path.abspath(os.fspath(storage))
+    try:
+        os.makedirs(storage, exist_ok=True)
+        with open(os.path.join(storage, ".hpo-write-test"), "w"):
+            pass
+        os.remove(os.path.join(storage, ".hpo-write-test"))
+    except OSError as e:
+        raise ConfigError(
+            f"storage: cannot write to {storage!r} ({e.strerror}); choose a writable directory"
+        ) from None
+    return storage
+
+
+def _merge_max_t(given: Any, in_options: Any) -> Any:
+    if in_options is not None and given is not None and in_options != given:
+        raise ConfigError(
+            f"max_t: given twice, {given!r} and scheduler_options.max_t={in_options!r}; keep one"
+        )
+    return given if given is not None else in_options
+
+
+def _mapping(field: str, value: Any) -> Mapping:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{field}: must be a dict, got {type(value).__name__}")
+    return value
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _module_dir(function: Callable) -> str | None:
+    module = sys.modules.get(function.__module__)
+    file = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.abspath(file)) if file else None
+
+
+def _save_trainable(path: str, trainable: Callable) -> None:
+    """The function, for resume(): by reference where importable, by value from ``__main__``."""
+    import cloudpickle
+
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, TRAINABLE_FILE), "wb") as f:
+        cloudpickle.dump(trainable, f)
+
+
+def _load_trainable(path: str, meta: dict) -> Callable:
+    import cloudpickle
+
+    for directory in (meta.get("trainable_dir"), os.getcwd()):
+        if directory and directory not in sys.path:
+            sys.path.insert(0, directory)
+    try:
+        with open(os.path.join(path, TRAINABLE_FILE), "rb") as f:
+            return cloudpickle.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
+    except Exception as e:  # an import error inside the user's module, most often
+        raise ConfigError(
+            f"{path!r}: cannot load the trainable {meta.get('trainable')} ({type(e).__name__}: {e})"
+        ) from None

@@ -1,0 +1,15 @@
+"""``asha``: asynchronous successive halving (Li et al. 2020): at each rung (grace_period ×
+reduction_factor^k iterations) a trial goes on only if it is in the top 1/reduction_factor of
+the trials that reached that rung so far; no trial ever waits for others."""
+
+from ray.tune.schedulers import ASHAScheduler
+
+from raytune_hpo.schedulers._common import SchedulerRequest
+
+
+def build_asha(request: SchedulerRequest):
+    return ASHAScheduler(
+        **request.library_options(
+            ASHAScheduler.__init__, defaults={"grace_period": 1, "reduction_factor": 3}
+        )
+    )

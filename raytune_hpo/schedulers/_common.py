@@ -1,0 +1,44 @@
+"""The request every scheduler factory is built from."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from raytune_hpo._library import library_options
+from raytune_hpo.space import Space
+
+# Schedulers count a trial's progress in reports (epochs, usually), never in seconds:
+# budgets and rungs then mean the same on a laptop and on a cluster.
+TIME_ATTR = "training_iteration"
+
+
+@dataclass(frozen=True)
+class SchedulerRequest:
+    name: str
+    space: Space
+    searcher: str
+    max_t: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def library_options(
+        self, target: Callable, defaults: Mapping[str, Any] | None = None,
+        aliases: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``scheduler_options`` over ``defaults`` as keyword arguments of ``target``, with
+        ``max_t`` added where ``target`` takes it; ``time_attr``, ``metric`` and ``mode`` are ours
+        (metric and mode reach the scheduler through Ray's TuneConfig)."""
+        kwargs = {
+            **(defaults or {}),
+            **library_options(
+                target, self.options, field="scheduler_options", owner=f"scheduler {self.name!r}",
+                aliases=aliases, reserved=("time_attr", "metric", "mode", "max_t"),
+            ),
+        }
+        parameters = inspect.signature(target).parameters
+        if self.max_t is not None and "max_t" in parameters:
+            kwargs["max_t"] = self.max_t
+        if "time_attr" in parameters:
+            kwargs["time_attr"] = TIME_ATTR
+        return kwargs

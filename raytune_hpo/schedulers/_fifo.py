@@ -1,0 +1,9 @@
+"""``fifo``: every trial runs to its end (``max_t`` iterations where given)."""
+
+from ray.tune.schedulers import FIFOScheduler
+
+from raytune_hpo.schedulers._common import SchedulerRequest
+
+
+def build_fifo(request: SchedulerRequest):
+    return FIFOScheduler(**request.library_options(FIFOScheduler.__init__))

@@ -1,0 +1,51 @@
+"""Scheduler names, what each pairs with, and how each is built."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.schedulers._common import SchedulerRequest
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    name: str
+    summary: str
+    factory: str  # "module:function", imported when the scheduler is built
+    searchers: tuple[str, ...] | None = None  # the only searchers it runs with; None: any
+    needs_checkpoints: bool = False  # the trainable must save and load checkpoints
+
+    def build(self, request: SchedulerRequest):
+        module, function = self.factory.split(":")
+        return getattr(importlib.import_module(module), function)(request)
+
+
+_PACKAGE = "raytune_hpo.schedulers"
+_SCHEDULERS = [
+    SchedulerInfo("fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo"),
+    SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
+    SchedulerInfo("asha", "asynchronous successive halving", f"{_PACKAGE}._asha:build_asha"),
+    SchedulerInfo("hyperband", "Hyperband brackets of successive halving", f"{_PACKAGE}._hyperband:build_hyperband"),
+    SchedulerInfo(
+        "bohb", "Hyperband for the BOHB searcher", f"{_PACKAGE}._hyperband:build_hyperband",
+        searchers=("bohb",),
+    ),
+    SchedulerInfo(
+        "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",
+        f"{_PACKAGE}._pbt:build_pbt", searchers=("random", "grid"), needs_checkpoints=True,
+    ),
+]
+
+REGISTRY: dict[str, SchedulerInfo] = {s.name: s for s in _SCHEDULERS}
+SCHEDULERS: dict[str, str] = {s.name: s.summary for s in _SCHEDULERS}
+
+
+def get_scheduler(name: str) -> SchedulerInfo:
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"scheduler: unknown name {name!r}; choose one of {', '.join(REGISTRY)}"
+        ) from None

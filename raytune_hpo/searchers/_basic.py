@@ -1,0 +1,31 @@
+"""``random`` and ``grid``: Ray's own variant generator, seeded."""
+
+from __future__ import annotations
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.searchers._common import SearcherRequest
+from raytune_hpo.space import Float, Integer, RayDomain
+
+
+def build_random(request: SearcherRequest, grid: bool = False):
+    """Ray samples the space itself: it is handed over as Ray domains."""
+    from ray.tune.search import BasicVariantGenerator
+
+    kwargs = request.library_options(
+        BasicVariantGenerator, reserved=("random_state", "max_concurrent", "points_to_evaluate")
+    )
+    generator = BasicVariantGenerator(
+        random_state=request.seed, max_concurrent=request.max_concurrent or 0, **kwargs
+    )
+    return generator, request.space.to_ray(choices_as_grid=grid)
+
+
+def build_grid(request: SearcherRequest):
+    """Every combination of the grid and choice parameters; ``num_samples`` repeats the grid."""
+    sampled = [n for kind in (Float, Integer, RayDomain) for n in request.space.names_of(kind)]
+    if sampled:
+        raise ConfigError(
+            f"space.{sampled[0]}: searcher 'grid' searches only hpo.grid and hpo.choice "
+            "parameters; make it one, or use searcher 'random'"
+        )
+    return build_random(request, grid=True)

@@ -1,0 +1,58 @@
+"""What every searcher adapter shares: the request it is built from, suggestions completed
+against our :class:`Space`, and concurrency limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from raytune_hpo._library import library_options
+from raytune_hpo.space import Space
+
+
+@dataclass(frozen=True)
+class SearcherRequest:
+    """Everything a searcher factory may use. A factory returns the search algorithm and the
+    ``param_space`` for Ray's Tuner: the space as Ray domains where Ray samples it, else ``{}``
+    (the searcher's suggestions are complete configurations)."""
+
+    name: str
+    space: Space
+    metric: str
+    mode: str
+    seed: int | None = None
+    max_concurrent: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def library_options(
+        self, target: Callable, aliases: Mapping[str, str] | None = None, reserved: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """``searcher_options`` as keyword arguments of ``target`` (see :func:`library_options`)."""
+        return library_options(
+            target, self.options, field="searcher_options", owner=f"searcher {self.name!r}",
+            aliases=aliases, reserved=reserved,
+        )
+
+
+class CompletingSearcher:
+    """Mixed in before a Ray ``Searcher``: turns its raw suggestions (indices for choices,
+    floats for integers, unrounded quantized values) into configurations of our space,
+    constants included."""
+
+    def __init__(self, hpo_space: Space, **kwargs: Any):
+        self._hpo_space = hpo_space
+        super().__init__(**kwargs)
+
+    def suggest(self, trial_id: str):
+        suggestion = super().suggest(trial_id)
+        if not isinstance(suggestion, Mapping):  # None (wait) or Searcher.FINISHED
+            return suggestion
+        return self._hpo_space.complete(suggestion)
+
+
+def limit_concurrency(searcher, max_concurrent: int | None):
+    if not max_concurrent:
+        return searcher
+    from ray.tune.search import ConcurrencyLimiter
+
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)

@@ -1,0 +1,47 @@
+"""Searcher names, what each needs, and how each is built."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.searchers._common import SearcherRequest
+
+
+@dataclass(frozen=True)
+class SearcherInfo:
+    name: str
+    summary: str
+    factory: str  # "module:function", imported when the searcher is built
+    extra: str | None = None  # the pip extra that brings its library
+    schedulers: tuple[str, ...] | None = None  # the only schedulers it runs with; None: any
+
+    def build(self, request: SearcherRequest):
+        module, function = self.factory.split(":")
+        return getattr(importlib.import_module(module), function)(request)
+
+
+_PACKAGE = "raytune_hpo.searchers"
+_SEARCHERS = [
+    SearcherInfo("random", "random sampling of the space (grids expanded)", f"{_PACKAGE}._basic:build_random"),
+    SearcherInfo("grid", "every combination of hpo.grid and hpo.choice values", f"{_PACKAGE}._basic:build_grid"),
+    SearcherInfo("tpe", "tree-structured Parzen estimator (hyperopt)", f"{_PACKAGE}._hyperopt:build_tpe", "hyperopt"),
+    SearcherInfo("optuna", "Optuna's TPE sampler", f"{_PACKAGE}._optuna:build_optuna", "optuna"),
+    SearcherInfo(
+        "bohb", "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace)",
+        f"{_PACKAGE}._bohb:build_bohb", "bohb", schedulers=("bohb", "hyperband"),
+    ),
+]
+
+REGISTRY: dict[str, SearcherInfo] = {s.name: s for s in _SEARCHERS}
+SEARCHERS: dict[str, str] = {s.name: s.summary for s in _SEARCHERS}
+
+
+def get_searcher(name: str) -> SearcherInfo:
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"searcher: unknown name {name!r}; choose one of {', '.join(REGISTRY)}"
+        ) from None

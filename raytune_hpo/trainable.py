@@ -1,0 +1,114 @@
+"""Adapts a user's training function to a Ray Tune trainable.
+
+Inside the function, two calls are all there is to learn::
+
+    def train(config):
+        state = hpo.load_checkpoint()      # None, or the dict last saved (retry, resume, PBT exploit)
+        start = 0 if state is None else state["epoch"] + 1
+        for epoch in range(start, config["epochs"]):
+            ...
+            hpo.report(loss=val_loss, checkpoint={"model": model.state_dict(), "epoch": epoch})
+
+A checkpoint is any dict ``torch.save`` can write (tensors and state_dicts included). A function
+that returns a dict instead of reporting works too: the dict is reported once, as its result.
+Outside a trial (calling ``train`` by hand to debug it) ``report`` does nothing and
+``load_checkpoint`` returns None.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import re
+import tempfile
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _in_trial() -> bool:
+    from ray.train._internal.session import get_session
+
+    return get_session() is not None
+
+
+def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
+    """Report this iteration's metrics (one call = one training iteration), with an optional
+    checkpoint dict that :func:`load_checkpoint` gives back to a retried, resumed or (PBT)
+    exploiting trial."""
+    if not _in_trial():
+        return
+    from ray import tune
+
+    if checkpoint is None:
+        tune.report(metrics)
+        return
+    import torch
+
+    # Ray copies the directory into the trial's storage before report() returns.
+    with tempfile.TemporaryDirectory(prefix="hpo-ckpt-") as directory:
+        torch.save(dict(checkpoint), os.path.join(directory, CHECKPOINT_FILE))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def load_checkpoint() -> dict | None:
+    """The dict this trial saved last, or that PBT handed over from a better trial; None for a
+    fresh trial."""
+    if not _in_trial():
+        return None
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return load_checkpoint_file(os.path.join(directory, CHECKPOINT_FILE))
+
+
+def load_checkpoint_file(path: str) -> dict:
+    import torch
+
+    # Our own files: full unpickling, so optimizer states and NumPy values come back too.
+    return torch.load(path, weights_only=False)
+
+
+def trial_index(trial_name: str) -> int:
+    """The trial's number within its experiment (1, 2, ...), from the name Ray gives it."""
+    match = re.match(r"trial_(\d+)_", trial_name)
+    return int(match.group(1)) if match else 0
+
+
+def trial_seed(seed: int, index: int) -> int:
+    """A seed for trial ``index`` of an experiment seeded with ``seed``: distinct per trial,
+    the same for the same trial on every run."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's random generators in this process."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import torch
+
+    torch.manual_seed(seed)  # every device, CUDA included
+
+
+def as_trainable(function: Callable[[dict], Any], seed: int | None) -> Callable[[dict], None]:
+    """``function`` as a Ray Tune function trainable: seeded per trial, and a returned dict
+    reported as the trial's last result."""
+
+    @functools.wraps(function)
+    def trainable(config: dict) -> None:
+        if seed is not None:
+            from ray import tune
+
+            seed_everything(trial_seed(seed, trial_index(tune.get_context().get_trial_name())))
+        result = function(config)
+        if isinstance(result, Mapping):
+            report(**result)
+
+    del trainable.__wrapped__  # Ray inspects the signature: it must be this one, (config)
+    return trainable
