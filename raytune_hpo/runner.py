@@ -139,6 +139,7 @@ def run(
         "max_t": max_t,
         "seed": seed,
         "resources": resources,
+        "max_pending_trials": num_samples if scheduler_info.proposes_upfront else None,
         "trainable": f"{trainable.__module__}:{trainable.__qualname__}",
         "trainable_dir": _module_dir(trainable),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -163,13 +164,16 @@ def run(
             stop={"training_iteration": max_t} if max_t else None,
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                # The best two by the objective, and always the latest (Ray keeps it to resume).
-                num_to_keep=2, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+                # The best two by the objective and always the latest (Ray keeps it to resume);
+                # all under PBT, which may hand any trial's past checkpoint to another later.
+                num_to_keep=None if scheduler_info.needs_checkpoints else 2,
+                checkpoint_score_attribute=metric,
+                checkpoint_score_order=mode,
             ),
             verbose=verbose,
         ),
     )
-    return _fit(tuner, path)
+    return _fit(tuner, path, read_meta(path))
 
 
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
@@ -193,7 +197,7 @@ def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Resul
         resume_unfinished=True,
         resume_errored=retry_errored,
     )
-    return _fit(tuner, path)
+    return _fit(tuner, path, meta)
 
 
 def trial_name(trial) -> str:
@@ -202,11 +206,14 @@ def trial_name(trial) -> str:
     return f"trial_{int(number) if number.isdigit() else 0:05d}_{trial.trial_id}"
 
 
-def _fit(tuner, path: str) -> Results:
+def _fit(tuner, path: str, meta: dict) -> Results:
     _ensure_ray()
     # The experiment's state is saved after every event, not every 10 s or more (Ray's
     # default): a driver killed just after a trial finished must not run that trial again.
-    with _environment(TUNE_GLOBAL_CHECKPOINT_S="0"):
+    settings = {"TUNE_GLOBAL_CHECKPOINT_S": "0"}
+    if meta.get("max_pending_trials"):
+        settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
+    with _environment(**settings):
         tuner.fit()
     return Results(path)
 
@@ -215,7 +222,27 @@ def _ensure_ray() -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, configure_logging=True, logging_level="WARNING")
+        init_ray()
+
+
+def init_ray(**kwargs: Any) -> None:
+    """Start a local Ray whose workers import what this process imports: the directories on
+    this process's ``sys.path`` outside the Python installation go to the workers'
+    ``PYTHONPATH``, so a trainable from the user's own modules is found there."""
+    import ray
+
+    install = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths = []
+    for entry in sys.path:
+        entry = os.path.realpath(entry or os.getcwd())
+        if os.path.isdir(entry) and not any(entry.startswith(p + os.sep) or entry == p for p in install):
+            paths.append(entry)
+    inherited = os.environ.get("PYTHONPATH")
+    pythonpath = os.pathsep.join(dict.fromkeys(paths + ([inherited] if inherited else [])))
+    runtime_env = dict(kwargs.pop("runtime_env", None) or {})
+    runtime_env["env_vars"] = {"PYTHONPATH": pythonpath, **runtime_env.get("env_vars", {})}
+    kwargs = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING", **kwargs}
+    ray.init(runtime_env=runtime_env, **kwargs)
 
 
 @contextlib.contextmanager

@@ -274,14 +274,16 @@ class Space:
                 return tune.grid_search(list(p.options))
             if isinstance(p, Choice):
                 return tune.choice(list(p.options))
+            q = p.q
             if isinstance(p, Integer):
-                # Ray's quantized integers include the upper bound: give it the last legal one.
-                d = sample.Integer(p.low, p.high - 1 if p.q else p.high)
+                q = q if q and q > 1 else None
+                # Ray's quantized integers (q > 1) include the upper bound: the last legal one.
+                d = sample.Integer(p.low, p.high - 1 if q else p.high)
             else:
                 d = sample.Float(p.low, p.high)
             d = d.loguniform() if p.log else d.uniform()
-            if p.q:
-                d = d.quantized(p.q)
+            if q:
+                d = d.quantized(q)
             d.set_sampler(CoercingSampler(d.get_sampler(), p), allow_override=True)
             return d
 
@@ -404,7 +406,9 @@ def _from_ray(value: Any) -> Param | None:
         return Choice(tuple(value.categories))
     if isinstance(sampler, (sample.Uniform, sample.LogUniform)):
         if isinstance(value, sample.Integer):
-            return Integer(value.lower, value.upper, log=log, q=q)
+            if q == 1:  # Ray: upper exclusive for q=1, inclusive for q > 1
+                return Integer(value.lower, value.upper, log=log)
+            return Integer(value.lower, value.upper + (1 if q else 0), log=log, q=q)
         if isinstance(value, sample.Float):
             return Float(value.lower, value.upper, log=log, q=q)
     return RayDomain(value)

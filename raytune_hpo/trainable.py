@@ -18,6 +18,7 @@ Outside a trial (calling ``train`` by hand to debug it) ``report`` does nothing 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import re
@@ -102,6 +103,9 @@ def as_trainable(function: Callable[[dict], Any], seed: int | None) -> Callable[
 
     @functools.wraps(function)
     def trainable(config: dict) -> None:
+        # Ray logs every checkpoint it saves or restores at INFO: lines per epoch per trial.
+        for logger in ("ray.train", "ray.tune"):
+            logging.getLogger(logger).setLevel(logging.WARNING)
         if seed is not None:
             from ray import tune
 

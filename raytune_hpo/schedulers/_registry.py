@@ -16,6 +16,9 @@ class SchedulerInfo:
     factory: str  # "module:function", imported when the scheduler is built
     searchers: tuple[str, ...] | None = None  # the only searchers it runs with; None: any
     needs_checkpoints: bool = False  # the trainable must save and load checkpoints
+    # Synchronous brackets wait for all their trials: a searcher that proposes one trial at
+    # a time (Ray's default) never fills them, so every trial would run to max_t.
+    proposes_upfront: bool = False
 
     def build(self, request: SchedulerRequest):
         module, function = self.factory.split(":")
@@ -27,10 +30,13 @@ _SCHEDULERS = [
     SchedulerInfo("fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo"),
     SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
     SchedulerInfo("asha", "asynchronous successive halving", f"{_PACKAGE}._asha:build_asha"),
-    SchedulerInfo("hyperband", "Hyperband brackets of successive halving", f"{_PACKAGE}._hyperband:build_hyperband"),
+    SchedulerInfo(
+        "hyperband", "Hyperband brackets of successive halving",
+        f"{_PACKAGE}._hyperband:build_hyperband", proposes_upfront=True,
+    ),
     SchedulerInfo(
         "bohb", "Hyperband for the BOHB searcher", f"{_PACKAGE}._hyperband:build_hyperband",
-        searchers=("bohb",),
+        searchers=("bohb",), proposes_upfront=True,
     ),
     SchedulerInfo(
         "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",

@@ -1,0 +1,53 @@
+"""One real local Ray cluster for the whole test run, and helpers shared by the tests."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import raytune_hpo as hpo
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real Ray, started once; its address lets subprocesses join it."""
+    import ray
+
+    from raytune_hpo.runner import init_ray
+
+    init_ray(num_cpus=2)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return str(tmp_path / "runs")
+
+
+def bowl(config: dict) -> float:
+    """A test function with a known optimum, 0 at x=0.7, lr=1e-2, kind="b", n=3."""
+    return (
+        (config["x"] - 0.7) ** 2
+        + (math.log10(config["opt"]["lr"]) + 2) ** 2 / 4
+        + (0.0 if config["kind"] == "b" else 0.5)
+        + 0.1 * abs(config["n"] - 3)
+    )
+
+
+def multi_fidelity_bowl(config: dict) -> None:
+    """``bowl`` seen through training: each iteration's loss is bowl + 1/iteration."""
+    import raytune_hpo as hpo
+
+    for t in range(1, config["iterations"] + 1):
+        hpo.report(loss=bowl(config) + 1.0 / t)
+
+
+BOWL_SPACE = {
+    "x": hpo.uniform(0.0, 1.0),
+    "opt": {"lr": hpo.loguniform(1e-4, 1.0), "name": "sgd"},
+    "kind": hpo.choice(["a", "b", "c"]),
+    "n": hpo.randint(1, 6),
+    "iterations": 9,
+}

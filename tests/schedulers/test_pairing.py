@@ -1,0 +1,51 @@
+"""Pairings that cannot work, and scheduler options, are refused before any trial starts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import raytune_hpo as hpo
+from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+
+
+@pytest.mark.parametrize(
+    ("searcher", "scheduler", "message"),
+    [
+        ("bohb", "asha", "scheduler: searcher 'bohb' cannot run with scheduler 'asha'; it needs scheduler 'bohb' or 'hyperband'"),
+        ("bohb", "pbt", "scheduler: searcher 'bohb' cannot run with scheduler 'pbt'; it needs scheduler 'bohb' or 'hyperband'"),
+        ("tpe", "bohb", "searcher: scheduler 'bohb' cannot run with searcher 'tpe'; it needs searcher 'bohb'"),
+        ("optuna", "pbt", "searcher: scheduler 'pbt' cannot run with searcher 'optuna'; it needs searcher 'random' or 'grid'"),
+        ("random", "pbt", "scheduler: 'pbt' hands a trial's weights to another through checkpoints, but multi_fidelity_bowl() never calls hpo.load_checkpoint()"),
+        ("random", "asah", "scheduler: unknown name 'asah'; choose one of fifo, median, asha"),
+    ],
+)
+def test_invalid_pairing_is_refused_before_anything_starts(storage, searcher, scheduler, message):
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher=searcher,
+                scheduler=scheduler, storage=storage, name="exp")
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert not os.path.exists(os.path.join(storage, "exp"))
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "options", "message"),
+    [
+        ("asha", {"grace": 1}, "scheduler_options.grace: not an option of scheduler 'asha'; valid: brackets, grace_period, reduction_factor, stop_last_trials"),
+        ("fifo", {"grace_period": 1}, "scheduler_options.grace_period: not an option of scheduler 'fifo'; valid: none"),
+        ("asha", {"metric": "x"}, "scheduler_options.metric: not an option of scheduler 'asha'"),
+        ("asha", {"max_t": 5}, "max_t: given twice, 9 and scheduler_options.max_t=5; keep one"),
+    ],
+)
+def test_scheduler_options_are_checked_by_name(storage, scheduler, options, message):
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler=scheduler, max_t=9,
+                scheduler_options=options, storage=storage)
+    assert message in str(e.value)
+
+
+def test_max_t_may_come_with_the_scheduler_options(ray_cluster, storage):
+    res = hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler="asha", num_samples=3,
+                  scheduler_options={"max_t": 4, "grace_period": 2}, storage=storage, verbose=0)
+    assert max(t.iterations for t in res.trials) == 4

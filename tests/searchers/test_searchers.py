@@ -1,0 +1,107 @@
+"""Every searcher with every scheduler it pairs with, on a function with a known optimum; the
+same seed gives the same configurations; options are checked by name."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import raytune_hpo as hpo
+from raytune_hpo.schedulers import REGISTRY as SCHEDULERS
+from raytune_hpo.searchers import REGISTRY as SEARCHERS
+from tests.conftest import BOWL_SPACE, bowl, multi_fidelity_bowl
+
+GRID_SPACE = {"x": hpo.grid([0.1, 0.7]), "opt": {"lr": hpo.choice([1e-3, 1e-2]), "name": "sgd"},
+              "kind": hpo.choice(["a", "b"]), "n": 3, "iterations": 3}
+
+
+def pairings():
+    for searcher in SEARCHERS.values():
+        for scheduler in SCHEDULERS.values():
+            if searcher.schedulers is not None and scheduler.name not in searcher.schedulers:
+                continue
+            if scheduler.searchers is not None and searcher.name not in scheduler.searchers:
+                continue
+            if scheduler.name == "pbt":  # needs a checkpointing trainable: tests/schedulers
+                continue
+            yield searcher.name, scheduler.name
+
+
+def test_every_searcher_and_scheduler_is_paired_somewhere():
+    pairs = list(pairings())
+    assert {s for s, _ in pairs} == set(SEARCHERS)
+    assert {c for _, c in pairs} == set(SCHEDULERS) - {"pbt"}
+    assert len(pairs) == 18
+
+
+@pytest.mark.parametrize(("searcher", "scheduler"), list(pairings()))
+def test_pairing_runs_and_finds_the_good_region(ray_cluster, storage, searcher, scheduler):
+    space = GRID_SPACE if searcher == "grid" else BOWL_SPACE
+    res = hpo.run(
+        multi_fidelity_bowl, space, metric="loss", mode="min", searcher=searcher,
+        scheduler=scheduler, num_samples=1 if searcher == "grid" else 16, max_t=9, seed=1,
+        storage=storage, name="exp", verbose=0,
+        scheduler_options={"grace_period": 1} if scheduler in ("asha", "median") else None,
+    )
+    assert res.num_errors == 0
+    assert len(res.trials) == (8 if searcher == "grid" else 16)
+    best = res.best_config
+    if searcher == "grid":
+        assert best["x"] == 0.7 and best["opt"]["lr"] == 1e-2 and best["kind"] == "b"
+    else:
+        # Random sampling of this space puts 1 in 20 configurations under 0.6; 16 trials of
+        # any searcher here must find one.
+        assert bowl(best) < 0.6, best
+    assert best["opt"]["name"] == "sgd" and best["iterations"] == (3 if searcher == "grid" else 9)
+    assert res.best_metrics["loss"] == pytest.approx(bowl(best) + 1.0 / res.best_metrics["training_iteration"])
+    if scheduler in ("asha", "hyperband", "bohb", "median") and searcher != "grid":
+        assert min(t.iterations for t in res.trials) < 9, "the scheduler stopped no trial early"
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe", "optuna", "bohb"])
+def test_same_seed_same_configurations(ray_cluster, storage, searcher):
+    def configs(name: str, seed: int) -> list[dict]:
+        res = hpo.run(
+            multi_fidelity_bowl, {**BOWL_SPACE, "iterations": 3}, metric="loss", mode="min",
+            searcher=searcher, num_samples=10, max_concurrent=1, seed=seed, storage=storage,
+            name=name, verbose=0,
+            searcher_options=None if searcher == "random" else {"n_initial_points": 4},
+        )
+        assert res.num_errors == 0
+        return [t.config for t in sorted(res.trials, key=lambda t: t.name)]
+
+    first, again, other = configs("a", 3), configs("b", 3), configs("c", 4)
+    assert first == again
+    assert first != other
+    assert len({repr(c) for c in first}) == 10
+
+
+def test_unknown_searcher_option_is_named_with_the_valid_ones(storage):
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher="tpe",
+                searcher_options={"n_initial_pts": 3}, storage=storage)
+    assert str(e.value).startswith("searcher_options.n_initial_pts: not an option of searcher 'tpe'; valid:")
+    assert "n_initial_points" in str(e.value)
+
+
+def test_unknown_searcher_name(storage):
+    with pytest.raises(hpo.ConfigError, match="searcher: unknown name 'tpee'; choose one of random, grid, tpe"):
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher="tpee", storage=storage)
+
+
+def test_grid_searcher_refuses_sampled_parameters(storage):
+    with pytest.raises(hpo.ConfigError, match="space.x: searcher 'grid' searches only hpo.grid and hpo.choice"):
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher="grid", storage=storage)
+
+
+def test_model_based_searcher_refuses_a_grid(storage):
+    with pytest.raises(hpo.ConfigError, match="space.x: searcher 'optuna' cannot take a grid"):
+        hpo.run(multi_fidelity_bowl, GRID_SPACE, metric="loss", searcher="optuna", storage=storage)
+
+
+def test_missing_library_names_the_extra(storage, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hyperopt", None)  # the import then fails, as if absent
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher="tpe", storage=storage)
+    assert str(e.value) == "searcher 'tpe' needs the hyperopt package: pip install 'raytune-hpo[hyperopt]'"
