@@ -9,6 +9,23 @@ from typing import Any, Callable, Mapping
 from raytune_hpo.errors import ConfigError
 
 
+def call_factory(factory: str, request: Any):
+    """Call ``"module:function"`` with ``request``, importing the module only now: a searcher's
+    or scheduler's library is loaded when it is used, not when raytune_hpo is imported."""
+    module, function = factory.split(":")
+    return getattr(importlib.import_module(module), function)(request)
+
+
+def lookup(registry: Mapping[str, Any], field: str, name: Any):
+    """``registry[name]``, or a one-line error naming the valid names."""
+    try:
+        return registry[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"{field}: unknown name {name!r}; choose one of {', '.join(registry)}"
+        ) from None
+
+
 def require(module: str, extra: str, user: str):
     """Import ``module``, or say in one line that ``user`` needs it and which extra brings it."""
     try:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo._library import call_factory, lookup
 from raytune_hpo.schedulers._common import SchedulerRequest
 
 
@@ -21,8 +20,7 @@ class SchedulerInfo:
     proposes_upfront: bool = False
 
     def build(self, request: SchedulerRequest):
-        module, function = self.factory.split(":")
-        return getattr(importlib.import_module(module), function)(request)
+        return call_factory(self.factory, request)
 
 
 _PACKAGE = "raytune_hpo.schedulers"
@@ -49,9 +47,4 @@ SCHEDULERS: dict[str, str] = {s.name: s.summary for s in _SCHEDULERS}
 
 
 def get_scheduler(name: str) -> SchedulerInfo:
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"scheduler: unknown name {name!r}; choose one of {', '.join(REGISTRY)}"
-        ) from None
+    return lookup(REGISTRY, "scheduler", name)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo._library import call_factory, lookup
 from raytune_hpo.searchers._common import SearcherRequest
 
 
@@ -18,8 +17,7 @@ class SearcherInfo:
     schedulers: tuple[str, ...] | None = None  # the only schedulers it runs with; None: any
 
     def build(self, request: SearcherRequest):
-        module, function = self.factory.split(":")
-        return getattr(importlib.import_module(module), function)(request)
+        return call_factory(self.factory, request)
 
 
 _PACKAGE = "raytune_hpo.searchers"
@@ -39,9 +37,4 @@ SEARCHERS: dict[str, str] = {s.name: s.summary for s in _SEARCHERS}
 
 
 def get_searcher(name: str) -> SearcherInfo:
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"searcher: unknown name {name!r}; choose one of {', '.join(REGISTRY)}"
-        ) from None
+    return lookup(REGISTRY, "searcher", name)

@@ -1,0 +1,130 @@
+"""run() and resume(): bad input refused before anything starts, existing results left alone,
+and an experiment whose driver was killed finished by resume() without losing or rerunning a
+finished trial."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import raytune_hpo as hpo
+from raytune_hpo.results import _read_trials
+from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+
+GOOD = dict(metric="loss", mode="min")
+
+
+def not_a_trainable(a, b):
+    return a + b
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "minimize"}, "mode: must be 'min' or 'max', got 'minimize'"),
+        ({"metric": ""}, "metric: must be a non-empty string, got ''"),
+        ({"num_samples": 0}, "num_samples: must be a positive integer, got 0"),
+        ({"num_samples": 2.5}, "num_samples: must be a positive integer, got 2.5"),
+        ({"max_t": -3}, "max_t: must be a positive integer, got -3"),
+        ({"max_concurrent": True}, "max_concurrent: must be a positive integer, got True"),
+        ({"max_failures": -1}, "max_failures: must be a non-negative integer, got -1"),
+        ({"time_budget_s": 0}, "time_budget_s: must be a positive number of seconds, got 0"),
+        ({"seed": "0"}, "seed: must be an integer, got '0'"),
+        ({"resources": {"gpus": 1}}, "resources.gpus: unknown resource; use cpu, gpu, memory"),
+        ({"resources": {"cpu": -1}}, "resources.cpu: must be a number >= 0, got -1"),
+        ({"resources": {"cpu": 0}}, "resources: a trial needs some cpu or gpu"),
+        ({"resources": [1]}, "resources: must be a dict, got list"),
+        ({"searcher_options": 3}, "searcher_options: must be a dict, got int"),
+        ({"name": "a/b"}, "name: 'a/b' must be letters, digits, '.', '_' or '-'"),
+        ({"space": {"x": hpo.uniform(2, 1)}}, "space.x: low must be below high, got low=2 high=1"),
+        ({"trainable": 3}, "trainable: must be a function train(config), got int"),
+        ({"trainable": not_a_trainable}, "trainable: 'not_a_trainable' must take one argument, the config dict"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_before_anything_starts(storage, kwargs, message):
+    args = {"trainable": multi_fidelity_bowl, "space": BOWL_SPACE, **GOOD, "storage": storage,
+            "name": "exp", **kwargs}
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(args.pop("trainable"), args.pop("space"), **args)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert not os.path.exists(os.path.join(storage, "exp"))
+
+
+def test_unwritable_storage_is_refused(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(hpo.ConfigError, match="storage: cannot write to .*; choose a writable directory"):
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, **GOOD, storage=str(blocked / "runs"))
+
+
+def test_an_existing_experiment_is_not_overwritten(ray_cluster, storage):
+    first = hpo.run(multi_fidelity_bowl, BOWL_SPACE, **GOOD, num_samples=2, max_t=2,
+                    storage=storage, name="exp", verbose=0)
+    before = sorted(os.listdir(first.path))
+    with pytest.raises(hpo.ConfigError, match=r"name: experiment '.*exp' exists already; finish it with hpo.resume"):
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, **GOOD, storage=storage, name="exp")
+    assert sorted(os.listdir(first.path)) == before
+    assert len(hpo.load(first.path).trials) == 2
+
+
+def test_a_script_with_a_bad_space_ends_with_one_line_and_exit_code_2(tmp_path):
+    script = tmp_path / "bad.py"
+    script.write_text(textwrap.dedent("""
+        import raytune_hpo as hpo
+        hpo.run(lambda config: None, {"lr": hpo.loguniform(0, 1)}, metric="loss")
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == "raytune-hpo: error: space.lr: log-scaled bounds must be > 0, got low=0\n"
+
+
+KILLED_SCRIPT = """
+import sys, time
+import raytune_hpo as hpo
+
+def slow(config):
+    from ray import tune
+    with open(config["ledger"], "a") as ledger:
+        ledger.write(tune.get_context().get_trial_name() + "\\n")
+    state = hpo.load_checkpoint()
+    for epoch in range(0 if state is None else state["epoch"] + 1, 4):
+        time.sleep(0.3)
+        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
+
+hpo.run(slow, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric="loss", num_samples=8, max_concurrent=2,
+        seed=0, storage=sys.argv[1], name="killed", verbose=0)
+"""
+
+
+def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster, storage, tmp_path):
+    script, ledger = tmp_path / "killed.py", tmp_path / "ledger.txt"
+    script.write_text(KILLED_SCRIPT)
+    path = os.path.join(storage, "killed")
+    driver = subprocess.Popen([sys.executable, str(script), storage, str(ledger)],
+                              env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
+    finished: dict[str, list] = {}
+    deadline = time.time() + 120
+    while time.time() < deadline and len(finished) < 3:
+        time.sleep(0.2)
+        try:
+            finished = {t.name: t.history for t in _read_trials(path) if t.status == "TERMINATED"}
+        except hpo.ConfigError:  # caught mid-write
+            continue
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert 3 <= len(finished) < 8, "the driver was not killed mid-experiment"
+
+    res = hpo.resume(path, verbose=0)
+    assert res.num_errors == 0 and len(res.trials) == 8
+    assert all(t.status == "TERMINATED" and t.iterations == 4 for t in res.trials)
+    starts = ledger.read_text().split()
+    for name, history in finished.items():
+        assert starts.count(name) == 1, f"{name} had finished, and was run again"
+        assert next(t for t in res.trials if t.name == name).history == history
+    assert len(set(starts)) == 8

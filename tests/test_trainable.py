@@ -1,0 +1,82 @@
+"""The trainable adapter: checkpoints of tensors round-trip, a returned dict is a result,
+trials are seeded from (seed, trial index), and report/load_checkpoint are harmless outside."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+import raytune_hpo as hpo
+from raytune_hpo.trainable import trial_index, trial_seed
+
+
+def resumable(config: dict) -> None:
+    """Fails once mid-way (the first attempt), then must continue from its checkpoint."""
+    import os
+
+    state = hpo.load_checkpoint()
+    start = 0 if state is None else state["epoch"] + 1
+    weights = torch.zeros(3) if state is None else state["model"]["w"]
+    for epoch in range(start, 6):
+        weights = weights + 1
+        hpo.report(loss=float(10 - weights.sum()), started_at=start,
+                   checkpoint={"model": {"w": weights}, "epoch": epoch, "np": np.arange(3)})
+        marker = os.path.join(config["dir"], "failed-once")
+        if epoch == 2 and not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("injected failure")
+
+
+def test_a_failed_trial_is_retried_from_its_last_checkpoint(ray_cluster, storage, tmp_path):
+    res = hpo.run(resumable, {"x": hpo.uniform(0, 1), "dir": str(tmp_path)}, metric="loss",
+                  num_samples=1, max_failures=1, storage=storage, name="retry", verbose=0)
+    assert res.num_errors == 0
+    (trial,) = res.trials
+    assert [r["started_at"] for r in trial.history] == [0, 0, 0, 3, 3, 3]
+    assert trial.history[-1]["loss"] == 10 - 18
+    best = res.best_checkpoint
+    assert best["epoch"] == 5 and torch.equal(best["model"]["w"], torch.full((3,), 6.0))
+    assert (best["np"] == np.arange(3)).all()
+
+
+def returns_once(config: dict) -> dict:
+    return {"score": config["x"] * 2}
+
+
+def test_a_function_that_returns_a_dict_reports_it(ray_cluster, storage):
+    res = hpo.run(returns_once, {"x": hpo.uniform(0, 1)}, metric="score", mode="max",
+                  num_samples=3, storage=storage, verbose=0)
+    assert res.num_errors == 0 and all(t.iterations == 1 for t in res.trials)
+    assert res.best_metrics["score"] == max(t.config["x"] * 2 for t in res.trials)
+
+
+def draws(config: dict) -> None:
+    hpo.report(py=random.random(), np=float(np.random.rand()), torch=float(torch.rand(1)))
+
+
+def test_trials_are_seeded_from_seed_and_trial_index(ray_cluster, storage):
+    def run(name: str, seed: int | None) -> dict[str, tuple]:
+        res = hpo.run(draws, {"x": hpo.uniform(0, 1)}, metric="py", num_samples=3, seed=seed,
+                      storage=storage, name=name, verbose=0)
+        return {t.name.split("_")[1]: (t.history[0]["py"], t.history[0]["np"], t.history[0]["torch"])
+                for t in res.trials}
+
+    first, again, other = run("a", 7), run("b", 7), run("c", 8)
+    assert first == again
+    assert len({v for v in first.values()}) == 3  # each trial its own seed
+    assert all(first[k] != other[k] for k in first)
+    random.seed(trial_seed(7, 0))
+    assert first["00000"][0] == random.random()
+
+
+def test_trial_index_and_seed_helpers():
+    assert trial_index("trial_00012_ab12cd") == 12
+    assert trial_index("something-else") == 0
+    assert trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
+
+
+def test_outside_a_trial_report_does_nothing_and_there_is_no_checkpoint():
+    assert hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)}) is None
+    assert hpo.load_checkpoint() is None
