@@ -15,6 +15,7 @@ Reports whose metric is NaN or infinite are never chosen.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -59,8 +60,9 @@ class Trial:
             path = os.path.join(self.path, name, CHECKPOINT_FILE) if name else None
             return path if path and os.path.exists(path) else None
 
-        if kept(report):
-            return kept(report)
+        own = kept(report)
+        if own:
+            return own
         candidates = [r for r in self.history if kept(r) and _finite(r.get(metric))]
         if not candidates:
             return None
@@ -89,39 +91,42 @@ class Results:
     def num_errors(self) -> int:
         return sum(t.status == "ERROR" for t in self.trials)
 
-    @property
-    def best_trial(self) -> Trial | None:
+    @functools.cached_property
+    def _best(self) -> tuple[Trial, dict] | None:
+        """The best trial and its best report."""
         scored = [(t, t.best_report(self.metric, self.mode)) for t in self.trials]
         scored = [(t, r) for t, r in scored if r is not None]
         if not scored:
             return None
         pick = min if self.mode == "min" else max
-        return pick(scored, key=lambda tr: tr[1][self.metric])[0]
+        return pick(scored, key=lambda tr: tr[1][self.metric])
+
+    @property
+    def best_trial(self) -> Trial | None:
+        return self._best[0] if self._best else None
 
     @property
     def best_metrics(self) -> dict | None:
         """The best trial's best report: every metric it reported then, with Ray's bookkeeping
         (``training_iteration``, ``time_total_s``...) but without the config."""
-        trial = self.best_trial
-        if trial is None:
+        if self._best is None:
             return None
-        report = trial.best_report(self.metric, self.mode)
-        return {k: v for k, v in report.items() if k != "config"}
+        return {k: v for k, v in self._best[1].items() if k != "config"}
 
     @property
     def best_config(self) -> dict | None:
-        trial = self.best_trial
-        if trial is None:
+        if self._best is None:
             return None
-        return trial.best_report(self.metric, self.mode).get("config", trial.config)
+        trial, report = self._best
+        return report.get("config", trial.config)
 
     @property
     def best_checkpoint(self) -> dict | None:
         """The checkpoint dict of the best report (see the module's docstring), loaded."""
-        trial = self.best_trial
-        if trial is None:
+        if self._best is None:
             return None
-        path = trial.checkpoint_path(trial.best_report(self.metric, self.mode), self.metric, self.mode)
+        trial, report = self._best
+        path = trial.checkpoint_path(report, self.metric, self.mode)
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
@@ -188,7 +193,9 @@ def _read_trials(path: str) -> list[Trial]:
     states = glob.glob(os.path.join(path, "experiment_state-*.json"))
     if not states:
         return []
-    latest = max(states, key=lambda p: (os.path.getmtime(p), p))
+    # The newest session by the date in its name: Ray copies every state file back into the
+    # experiment directory on each save, so modification times say nothing.
+    latest = max(states)
     try:
         with open(latest) as f:
             snapshot = json.load(f)
