@@ -22,7 +22,7 @@ from raytune_hpo.space import (
     randint,
     uniform,
 )
-from raytune_hpo.trainable import load_checkpoint, report
+from raytune_hpo.trainable import cache, load_checkpoint, report
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "Results",
     "Space",
     "Trial",
+    "cache",
     "choice",
     "grid",
     "load",

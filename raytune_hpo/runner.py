@@ -161,7 +161,7 @@ def run(
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage,
-            stop={"training_iteration": max_t} if max_t else None,
+            stop={"training_iteration": max_t} if max_t and not scheduler_info.stops_at_max_t else None,
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 # The best two by the objective and always the latest (Ray keeps it to resume);
@@ -208,9 +208,8 @@ def trial_name(trial) -> str:
 
 def _fit(tuner, path: str, meta: dict) -> Results:
     _ensure_ray()
-    # The experiment's state is saved after every event, not every 10 s or more (Ray's
-    # default): a driver killed just after a trial finished must not run that trial again.
-    settings = {"TUNE_GLOBAL_CHECKPOINT_S": "0"}
+    # (When a trial ends, the experiment's state is saved: see SnapshotWhenTrialsEnd.)
+    settings = {}
     if meta.get("max_pending_trials"):
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
     with _environment(**settings):

@@ -76,6 +76,23 @@ def load_checkpoint_file(path: str) -> dict:
     return torch.load(path, weights_only=False)
 
 
+_CACHE: dict[Any, Any] = {}
+
+
+def cache(key: Any, factory: Callable[[], Any]) -> Any:
+    """The value cached under ``key`` in this worker process, made by ``factory()`` the first
+    time. Workers run trial after trial, so a data set (on the GPU, if that is where the
+    factory puts it), a tokenizer or any other trial-independent state is built once per
+    worker instead of once per trial::
+
+        x_train, y_train = hpo.cache("digits", lambda: load_digits_tensors(device="cuda"))
+
+    The key must say everything the value depends on (e.g. ``("digits", device)``)."""
+    if key not in _CACHE:
+        _CACHE[key] = factory()
+    return _CACHE[key]
+
+
 def trial_index(trial_name: str) -> int:
     """The trial's number within its experiment (1, 2, ...), from the name Ray gives it."""
     match = re.match(r"trial_(\d+)_", trial_name)

@@ -80,3 +80,20 @@ def test_trial_index_and_seed_helpers():
 def test_outside_a_trial_report_does_nothing_and_there_is_no_checkpoint():
     assert hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)}) is None
     assert hpo.load_checkpoint() is None
+
+
+def cached_build(config: dict) -> None:
+    import os
+
+    built = []
+    value = hpo.cache(("table", 3), lambda: built.append(1) or torch.arange(3))
+    hpo.report(loss=float(value.sum()), built=len(built), pid=os.getpid())
+
+
+def test_cache_builds_once_per_worker_and_serves_later_trials(ray_cluster, storage):
+    res = hpo.run(cached_build, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=8,
+                  storage=storage, verbose=0)
+    rows = [t.history[0] for t in res.trials]
+    assert all(r["loss"] == 3.0 for r in rows)
+    workers = {r["pid"] for r in rows}
+    assert sum(r["built"] for r in rows) == len(workers) < 8

@@ -4,11 +4,15 @@ the trials that reached that rung so far; no trial ever waits for others."""
 
 from ray.tune.schedulers import ASHAScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest
+from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+
+
+class ASHA(SnapshotWhenTrialsEnd, ASHAScheduler):
+    pass
 
 
 def build_asha(request: SchedulerRequest):
-    return ASHAScheduler(
+    return ASHA(
         **request.library_options(
             ASHAScheduler.__init__, defaults={"grace_period": 1, "reduction_factor": 3}
         )

@@ -2,8 +2,12 @@
 
 from ray.tune.schedulers import FIFOScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest
+from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+
+
+class FIFO(SnapshotWhenTrialsEnd, FIFOScheduler):
+    pass
 
 
 def build_fifo(request: SchedulerRequest):
-    return FIFOScheduler(**request.library_options(FIFOScheduler.__init__))
+    return FIFO(**request.library_options(FIFOScheduler.__init__))

@@ -4,11 +4,19 @@ and is what ``hyperband`` becomes under the ``bohb`` searcher."""
 
 from ray.tune.schedulers import HyperBandForBOHB, HyperBandScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest
+from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+
+
+class Hyperband(SnapshotWhenTrialsEnd, HyperBandScheduler):
+    pass
+
+
+class BOHBHyperband(SnapshotWhenTrialsEnd, HyperBandForBOHB):
+    pass
 
 
 def build_hyperband(request: SchedulerRequest):
-    scheduler = HyperBandForBOHB if request.searcher == "bohb" else HyperBandScheduler
+    scheduler = BOHBHyperband if request.searcher == "bohb" else Hyperband
     return scheduler(
         **request.library_options(scheduler.__init__, defaults={"reduction_factor": 3})
     )

@@ -3,11 +3,15 @@ so far is worse than the median of the other trials' running averages at the sam
 
 from ray.tune.schedulers import MedianStoppingRule
 
-from raytune_hpo.schedulers._common import SchedulerRequest
+from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+
+
+class MedianStopping(SnapshotWhenTrialsEnd, MedianStoppingRule):
+    pass
 
 
 def build_median(request: SchedulerRequest):
-    return MedianStoppingRule(
+    return MedianStopping(
         **request.library_options(
             MedianStoppingRule.__init__, defaults={"grace_period": 1, "min_samples_required": 3}
         )

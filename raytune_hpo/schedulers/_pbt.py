@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from ray.tune.schedulers import PopulationBasedTraining
 
-from raytune_hpo.schedulers._common import SchedulerRequest
+from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
 from raytune_hpo.space import Choice, Float, Grid, Integer, Space
+
+
+class PBT(SnapshotWhenTrialsEnd, PopulationBasedTraining):
+    pass
 
 
 class ProjectToSpace:
@@ -45,7 +49,7 @@ def mutations(space: Space) -> dict:
 
 
 def build_pbt(request: SchedulerRequest):
-    return PopulationBasedTraining(**request.library_options(
+    return PBT(**request.library_options(
         PopulationBasedTraining.__init__,
         defaults={
             "perturbation_interval": 5,

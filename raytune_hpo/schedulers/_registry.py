@@ -18,6 +18,9 @@ class SchedulerInfo:
     # Synchronous brackets wait for all their trials: a searcher that proposes one trial at
     # a time (Ray's default) never fills them, so every trial would run to max_t.
     proposes_upfront: bool = False
+    # It stops trials at max_t itself; a stopper on top would end them behind its back (Ray's
+    # Hyperband then promotes paused trials it would have left stopped).
+    stops_at_max_t: bool = False
 
     def build(self, request: SchedulerRequest):
         return call_factory(self.factory, request)
@@ -27,14 +30,17 @@ _PACKAGE = "raytune_hpo.schedulers"
 _SCHEDULERS = [
     SchedulerInfo("fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo"),
     SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
-    SchedulerInfo("asha", "asynchronous successive halving", f"{_PACKAGE}._asha:build_asha"),
+    SchedulerInfo(
+        "asha", "asynchronous successive halving", f"{_PACKAGE}._asha:build_asha",
+        stops_at_max_t=True,
+    ),
     SchedulerInfo(
         "hyperband", "Hyperband brackets of successive halving",
-        f"{_PACKAGE}._hyperband:build_hyperband", proposes_upfront=True,
+        f"{_PACKAGE}._hyperband:build_hyperband", proposes_upfront=True, stops_at_max_t=True,
     ),
     SchedulerInfo(
         "bohb", "Hyperband for the BOHB searcher", f"{_PACKAGE}._hyperband:build_hyperband",
-        searchers=("bohb",), proposes_upfront=True,
+        searchers=("bohb",), proposes_upfront=True, stops_at_max_t=True,
     ),
     SchedulerInfo(
         "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",
