@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from raytune_hpo.errors import ConfigError
@@ -25,6 +26,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    # Ray's newer console output prints a banner per experiment even when asked for silence.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if args.benchmark == "overhead":
         from raytune_hpo.bench import overhead
 
