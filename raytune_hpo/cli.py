@@ -25,6 +25,92 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbosity(args: argparse.Namespace) -> int:
+    return 0 if args.quiet else 2 if args.verbose else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from raytune_hpo.config import load_experiment
+    from raytune_hpo.runner import execute
+
+    experiment = load_experiment(args.file, args.set or [])
+    plan = experiment.plan(dry_run=args.dry_run)
+    if args.dry_run:
+        print(yaml.safe_dump(experiment.resolved, sort_keys=False, default_flow_style=None).rstrip())
+        print(budget(plan))
+        return 0
+    os.makedirs(plan.path, exist_ok=True)
+    with open(os.path.join(plan.path, "experiment.yaml"), "w") as f:
+        yaml.safe_dump(experiment.resolved, f, sort_keys=False, default_flow_style=None)
+    return _summary(execute(plan, verbose=_verbosity(args), experiment=experiment.resolved))
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from raytune_hpo.runner import resume
+
+    return _summary(resume(args.directory, retry_errored=args.retry_errored, verbose=_verbosity(args)))
+
+
+def _show(args: argparse.Namespace) -> int:
+    from raytune_hpo.results import load
+
+    results = load(args.directory)
+    states: dict[str, int] = {}
+    for trial in results.trials:
+        states[trial.status] = states.get(trial.status, 0) + 1
+    print(f"{results.name}: {results.path}")
+    print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet"))
+    if results.best_metrics is not None:
+        print(f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
+              f"at iteration {results.best_metrics.get('training_iteration')} of {results.best_trial.name}")
+        print(f"best configuration: {results.best_config}")
+    for trial in results.trials:
+        if trial.error:
+            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}")
+    return 0
+
+
+def _summary(results) -> int:
+    """The end of a run: the best result, errors in one line each; 1 where trials failed."""
+    best = results.best_metrics
+    print(f"{len(results.trials)} trials, {results.num_errors} errored; experiment in {results.path}")
+    if best is not None:
+        print(f"best {results.metric}: {best[results.metric]:.6g}; configuration: {results.best_config}")
+    for trial in results.trials:
+        if trial.error:
+            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}", file=sys.stderr)
+    return 1 if results.num_errors else 0
+
+
+def budget(plan) -> str:
+    """The planned budget in iterations, and the rungs where trials are stopped."""
+    lines = [f"budget: {plan.num_samples} trials"]
+    if plan.max_t:
+        lines[0] += f" x at most {plan.max_t} iterations = {plan.num_samples * plan.max_t} iterations at most"
+    options = dict(plan.scheduler_alg.__dict__)
+    eta = options.get("_reduction_factor") or options.get("_eta") or 3
+    if plan.scheduler.name == "asha" and plan.max_t:
+        grace = options.get("_grace_period", 1)
+        rungs, r = [], grace
+        while r < plan.max_t:
+            rungs.append(r)
+            r *= eta
+        lines.append(f"ASHA rungs at iterations {', '.join(str(int(x)) for x in rungs)}; "
+                     f"the top 1/{eta:g} of each rung goes on, up to {plan.max_t}")
+    elif plan.scheduler.name in ("hyperband", "bohb") and plan.max_t:
+        import math
+
+        s_max = int(math.log(plan.max_t) / math.log(eta) + 1e-9)
+        for s in range(s_max, -1, -1):
+            n = math.ceil((s_max + 1) / (s + 1) * eta**s)
+            r = plan.max_t * eta ** (-s)
+            rungs = [f"{math.floor(n * eta ** -i)} x {r * eta ** i:g}" for i in range(s + 1)]
+            lines.append(f"Hyperband bracket s={s}: trials x iterations " + " -> ".join(rungs))
+    return "\n".join(lines)
+
+
 def _bench(args: argparse.Namespace) -> int:
     # Ray's newer console output prints a banner per experiment even when asked for silence.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -58,6 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="the searchers and schedulers, one line each").set_defaults(
         handler=_list
     )
+    run = commands.add_parser("run", help="run an experiment file")
+    run.add_argument("file")
+    run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                     help="override a field of the file (repeatable), e.g. --set num_samples=4")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the file, print the resolved configuration and budget; start nothing")
+    for command in (run, resume := commands.add_parser("resume", help="finish an interrupted experiment")):
+        noise = command.add_mutually_exclusive_group()
+        noise.add_argument("--quiet", action="store_true", help="print only the summary")
+        noise.add_argument("--verbose", action="store_true", help="Ray Tune's own output")
+    run.set_defaults(handler=_run)
+    resume.add_argument("directory")
+    resume.add_argument("--retry-errored", action="store_true", help="also rerun the trials that failed")
+    resume.set_defaults(handler=_resume)
+    show = commands.add_parser("show", help="an experiment's status: trials by state, best so far")
+    show.add_argument("directory")
+    show.set_defaults(handler=_show)
+
     bench = commands.add_parser("bench", help="benchmarks against plain Ray Tune, in one run")
     bench.set_defaults(handler=_bench)
     kinds = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")

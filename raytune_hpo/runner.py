@@ -7,6 +7,7 @@ Everything a user can get wrong is checked before Ray starts, and raises
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import inspect
 import math
 import numbers
@@ -17,6 +18,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from raytune_hpo.errors import ConfigError
+from raytune_hpo.manifest import end_session, start_session, write_manifest
 from raytune_hpo.results import META_FILE, Results, read_meta, write_meta
 from raytune_hpo.schedulers import SchedulerInfo, SchedulerRequest, get_scheduler
 from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher
@@ -71,7 +73,8 @@ def run(
         searcher_options, scheduler_options: passed to the searcher and scheduler, checked by
             name (e.g. ``{"n_initial_points": 10}``, ``{"grace_period": 1,
             "reduction_factor": 3}``).
-        verbose: Ray Tune's verbosity, 0 (silent) to 3.
+        verbose: 0 silent, 1 a compact progress line, 2 Ray Tune's status table, 3 Ray
+            Tune's details.
 
     Returns:
         The experiment's :class:`~raytune_hpo.results.Results`.
@@ -82,6 +85,69 @@ def run(
                       searcher="tpe", scheduler="asha", num_samples=20, max_t=10)
         print(res.best_config)
     """
+    return execute(
+        plan(
+            trainable, space, metric=metric, mode=mode, searcher=searcher, scheduler=scheduler,
+            num_samples=num_samples, max_t=max_t, resources=resources, storage=storage, name=name,
+            seed=seed, max_concurrent=max_concurrent, max_failures=max_failures,
+            time_budget_s=time_budget_s, searcher_options=searcher_options,
+            scheduler_options=scheduler_options,
+        ),
+        verbose=verbose,
+    )
+
+
+@dataclass
+class Plan:
+    """An experiment checked and ready: what :func:`execute` runs, what a dry run shows."""
+
+    trainable: Callable[[dict], Any]
+    space: Space
+    metric: str
+    mode: str
+    searcher: SearcherInfo
+    scheduler: SchedulerInfo
+    search_alg: Any
+    param_space: dict
+    scheduler_alg: Any
+    num_samples: int
+    max_t: int | None
+    resources: dict
+    seed: int | None
+    max_concurrent: int | None
+    max_failures: int
+    time_budget_s: float | None
+    storage: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.storage, self.name)
+
+
+def plan(
+    trainable: Callable[[dict], Any],
+    space: Mapping[str, Any],
+    *,
+    metric: str,
+    mode: str = "min",
+    searcher: str = "random",
+    scheduler: str | None = None,
+    num_samples: int | None = None,
+    max_t: int | None = None,
+    resources: Mapping[str, float] | None = None,
+    storage: str = "runs",
+    name: str | None = None,
+    seed: int | None = None,
+    max_concurrent: int | None = None,
+    max_failures: int = 0,
+    time_budget_s: float | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    scheduler_options: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+) -> Plan:
+    """Check every argument of :func:`run` and build the searcher and scheduler, without
+    starting Ray; ``dry_run`` also leaves the file system alone."""
     searcher_options = _mapping("searcher_options", searcher_options)
     scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
     max_t = _merge_max_t(max_t, scheduler_options.pop("max_t", None))
@@ -117,7 +183,7 @@ def run(
         raise ConfigError(
             f"name: {name!r} must be letters, digits, '.', '_' or '-' (it names a directory)"
         )
-    storage = _check_storage(storage)
+    storage = _check_storage(storage, create=not dry_run)
     path = os.path.join(storage, name)
     if os.path.exists(os.path.join(path, META_FILE)) or os.path.exists(os.path.join(path, TRAINABLE_FILE)):
         raise ConfigError(
@@ -125,55 +191,70 @@ def run(
             "or choose another name"
         )
 
+    return Plan(
+        trainable, space, metric, mode, searcher_info, scheduler_info, search_alg, param_space,
+        scheduler_alg, num_samples, max_t, resources, seed, max_concurrent, max_failures,
+        time_budget_s, storage, name,
+    )
+
+
+def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None = None) -> Results:
+    """Run a checked experiment to its end. ``experiment`` is the resolved experiment file,
+    kept in the manifest when the experiment came from one."""
     from ray import tune
 
-    _save_trainable(path, trainable)
-    write_meta(path, {
+    from raytune_hpo.progress import Progress
+
+    p = plan
+    _save_trainable(p.path, p.trainable)
+    write_meta(p.path, {
         "format": 1,
-        "name": name,
-        "metric": metric,
-        "mode": mode,
-        "searcher": searcher,
-        "scheduler": scheduler,
-        "num_samples": num_samples,
-        "max_t": max_t,
-        "seed": seed,
-        "resources": resources,
-        "max_pending_trials": num_samples if scheduler_info.proposes_upfront else None,
-        "trainable": f"{trainable.__module__}:{trainable.__qualname__}",
-        "trainable_dir": _module_dir(trainable),
+        "name": p.name,
+        "metric": p.metric,
+        "mode": p.mode,
+        "searcher": p.searcher.name,
+        "scheduler": p.scheduler.name,
+        "num_samples": p.num_samples,
+        "max_t": p.max_t,
+        "seed": p.seed,
+        "resources": p.resources,
+        "max_pending_trials": p.num_samples if p.scheduler.proposes_upfront else None,
+        "trainable": f"{p.trainable.__module__}:{p.trainable.__qualname__}",
+        "trainable_dir": _module_dir(p.trainable),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+    write_manifest(p.path, seed=p.seed, experiment=experiment)
     tuner = tune.Tuner(
-        tune.with_resources(as_trainable(trainable, seed), resources),
-        param_space=param_space,
+        tune.with_resources(as_trainable(p.trainable, p.seed), p.resources),
+        param_space=p.param_space,
         tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=mode,
-            search_alg=search_alg,
-            scheduler=scheduler_alg,
-            num_samples=num_samples,
-            time_budget_s=time_budget_s,
+            metric=p.metric,
+            mode=p.mode,
+            search_alg=p.search_alg,
+            scheduler=p.scheduler_alg,
+            num_samples=p.num_samples,
+            time_budget_s=p.time_budget_s,
             reuse_actors=True,
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
-            name=name,
-            storage_path=storage,
-            stop={"training_iteration": max_t} if max_t and not scheduler_info.stops_at_max_t else None,
-            failure_config=tune.FailureConfig(max_failures=max_failures),
+            name=p.name,
+            storage_path=p.storage,
+            stop={"training_iteration": p.max_t} if p.max_t and not p.scheduler.stops_at_max_t else None,
+            failure_config=tune.FailureConfig(max_failures=p.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 # The best two by the objective and always the latest (Ray keeps it to resume);
                 # all under PBT, which may hand any trial's past checkpoint to another later.
-                num_to_keep=None if scheduler_info.needs_checkpoints else 2,
-                checkpoint_score_attribute=metric,
-                checkpoint_score_order=mode,
+                num_to_keep=None if p.scheduler.needs_checkpoints else 2,
+                checkpoint_score_attribute=p.metric,
+                checkpoint_score_order=p.mode,
             ),
-            verbose=verbose,
+            verbose=_ray_verbosity(verbose),
+            callbacks=[Progress(p.metric, p.mode, p.num_samples)] if verbose == 1 else None,
         ),
     )
-    return _fit(tuner, path, read_meta(path))
+    return _fit(tuner, p.path, read_meta(p.path), verbose)
 
 
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
@@ -197,7 +278,8 @@ def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Resul
         resume_unfinished=True,
         resume_errored=retry_errored,
     )
-    return _fit(tuner, path, meta)
+    start_session(path)
+    return _fit(tuner, path, meta, verbose)
 
 
 def trial_name(trial) -> str:
@@ -206,15 +288,24 @@ def trial_name(trial) -> str:
     return f"trial_{int(number) if number.isdigit() else 0:05d}_{trial.trial_id}"
 
 
-def _fit(tuner, path: str, meta: dict) -> Results:
+def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
     _ensure_ray()
-    # (When a trial ends, the experiment's state is saved: see SnapshotWhenTrialsEnd.)
-    settings = {}
+    # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
+    # so Ray's warning about frequent snapshots is off.
+    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
     if meta.get("max_pending_trials"):
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
+    if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
+        settings["RAY_AIR_NEW_OUTPUT"] = "0"
     with _environment(**settings):
         tuner.fit()
+    end_session(path)
     return Results(path)
+
+
+def _ray_verbosity(verbose: int) -> int:
+    """Ours: 0 silent, 1 the compact progress line, 2 Ray's status table, 3 Ray's details."""
+    return {0: 0, 1: 0, 2: 1}.get(verbose, 3)
 
 
 def _ensure_ray() -> None:
@@ -330,10 +421,12 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict:
     return resources
 
 
-def _check_storage(storage: Any) -> str:
+def _check_storage(storage: Any, create: bool = True) -> str:
     if not isinstance(storage, (str, os.PathLike)) or not str(storage):
         raise ConfigError(f"storage: must be a directory path, got {storage!r}")
     storage = os.path.abspath(os.fspath(storage))
+    if not create:
+        return storage
     try:
         os.makedirs(storage, exist_ok=True)
         with open(os.path.join(storage, ".hpo-write-test"), "w"):

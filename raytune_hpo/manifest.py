@@ -1,0 +1,95 @@
+"""The reproducibility manifest of an experiment: ``manifest.json`` in its directory.
+
+It records what is needed to run the experiment again and to trust its results: the resolved
+experiment file (when it came from one), the git commit of the working directory with a dirty
+flag, the versions of Python and of every library that shapes the search, the host, the seed,
+and when it started and ended (each session, for a resumed experiment).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Mapping
+
+MANIFEST_FILE = "manifest.json"
+LIBRARIES = ("raytune-hpo", "ray", "torch", "numpy", "hyperopt", "optuna", "ConfigSpace", "hpbandster")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def git_state(directory: str) -> dict | None:
+    """The commit checked out in ``directory`` and whether the tree differs from it; None
+    outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def write_manifest(path: str, seed: int | None, experiment: Mapping[str, Any] | None = None) -> None:
+    """Write the manifest of a new experiment; its first session starts now."""
+    manifest = {
+        "experiment": dict(experiment) if experiment is not None else None,
+        "command": sys.argv,
+        "working_directory": os.getcwd(),
+        "git": git_state(os.getcwd()),
+        "versions": versions(),
+        "host": socket.gethostname(),
+        "seed": seed,
+        "sessions": [{"started": _now(), "ended": None, "host": socket.gethostname()}],
+    }
+    _write(path, manifest)
+
+
+def start_session(path: str) -> None:
+    """A resumed experiment: another session starts now."""
+    manifest = read_manifest(path)
+    if manifest is not None:
+        manifest["sessions"].append({"started": _now(), "ended": None, "host": socket.gethostname()})
+        _write(path, manifest)
+
+
+def end_session(path: str) -> None:
+    manifest = read_manifest(path)
+    if manifest is not None and manifest["sessions"]:
+        manifest["sessions"][-1]["ended"] = _now()
+        _write(path, manifest)
+
+
+def read_manifest(path: str) -> dict | None:
+    try:
+        with open(os.path.join(path, MANIFEST_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: str, manifest: dict) -> None:
+    tmp = os.path.join(path, MANIFEST_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=2, default=str)
+    os.replace(tmp, os.path.join(path, MANIFEST_FILE))

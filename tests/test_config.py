@@ -1,0 +1,178 @@
+"""Experiment files: every broken file gets one line naming the field, exit status 2, no
+traceback, and earlier results stay untouched; --set and --dry-run; a whole run by command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from raytune_hpo.config import load_experiment, parse_space
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.space import Space
+
+GOOD = {
+    "name": "exp",
+    "trainable": "bowl:train",
+    "metric": "loss",
+    "mode": "min",
+    "searcher": {"name": "tpe", "n_initial_points": 3},
+    "scheduler": {"name": "asha", "max_t": 3, "grace_period": 1},
+    "num_samples": 4,
+    "space": {"x": {"uniform": [0, 1]}, "opt": {"lr": {"loguniform": [1.0e-4, 1.0]}}, "epochs": 3},
+    "seed": 0,
+}
+
+BOWL = """
+import raytune_hpo as hpo
+
+def train(config):
+    for t in range(1, config["epochs"] + 1):
+        if config.get("fail"):
+            raise ValueError("this trial fails on purpose")
+        hpo.report(loss=(config["x"] - 0.5) ** 2 + 1 / t)
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "bowl.py").write_text(BOWL)
+    return tmp_path
+
+
+def write(folder, data, name="exp.yaml") -> str:
+    path = folder / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return str(path)
+
+
+def cli(*args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "raytune_hpo.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def with_(**changes):
+    data = json.loads(json.dumps(GOOD))
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    return data
+
+
+BROKEN = [
+    (with_(num_samples="many"), "num_samples: must be a positive integer, got 'many'"),
+    (with_(scheduler={"name": "asha", "max_t": -3}), "scheduler.max_t: must be a positive integer, got -3"),
+    (with_(serch="tpe"), "serch: unknown field; did you mean 'searcher'?"),
+    (with_(scheduler={"name": "asha", "grace": 1}), "scheduler.grace: not an option of scheduler 'asha'"),
+    (with_(trainable=None), "trainable: missing; every experiment file names its trainable, metric, space"),
+    (with_(trainable="nowhere:train"), "trainable: cannot import 'nowhere' (ModuleNotFoundError: No module named 'nowhere')"),
+    (with_(trainable="bowl:trian"), "trainable: module 'bowl' has no function 'trian'"),
+    (with_(trainable="bowl.train"), "trainable: must be 'module:function'"),
+    (with_(space={"x": {"uniform": [1, 0]}}), "space.x: low must be below high, got low=1 high=0"),
+    (with_(space={"x": {"loguniform": [1]}}), "space.x.loguniform: takes [low, high], got [1]"),
+    (with_(space={"x": {"loguniforn": [1, 2]}}), "space.x: unknown primitive 'loguniforn'; did you mean 'loguniform'?"),
+    (with_(space={"x": {"choice": 3}}), "space.x.choice: takes a list of options, got 3"),
+    (with_(space=[1, 2]), "space: must be a mapping of parameter names, got list"),
+    (with_(searcher="bohb"), "scheduler.name: searcher 'bohb' cannot run with scheduler 'asha'; it needs scheduler 'bohb' or 'hyperband'"),
+    (with_(searcher={"name": "tpee"}), "searcher.name: unknown name 'tpee'; choose one of random, grid, tpe"),
+    (with_(searcher={"n_initial_points": 3}), "searcher.name: missing"),
+    (with_(mode="maximise"), "mode: must be 'min' or 'max', got 'maximise'"),
+    (with_(resources={"cpu": -1}), "resources.cpu: must be a number >= 0, got -1"),
+    ("name: [unclosed\n", "exp.yaml: not valid YAML (line 2, column 1: "),
+    ("- a\n- b\n", "exp.yaml: must be a mapping of fields"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), BROKEN, ids=[m.split(":")[0] + str(i) for i, (_, m) in enumerate(BROKEN)])
+def test_broken_file_gets_one_line_and_exit_status_2(folder, data, message):
+    done = cli("run", write(folder, data), "--dry-run", cwd=folder)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("raytune-hpo: error: ") and message in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (folder / "runs").exists()
+
+
+def test_unreadable_path(folder):
+    done = cli("run", str(folder / "missing.yaml"), cwd=folder)
+    assert done.returncode == 2
+    assert done.stderr == f"raytune-hpo: error: {folder / 'missing.yaml'}: cannot be read (No such file or directory)\n"
+
+
+def test_set_values_are_yaml_and_checked_like_the_file(folder):
+    path = write(folder, GOOD)
+    experiment = load_experiment(path, ["num_samples=7", "searcher.gamma=0.3", "space.opt.lr.loguniform=[1e-3, 1e-1]",
+                                        "space.new.deep=abc"])
+    r = experiment.resolved
+    assert r["num_samples"] == 7 and r["searcher"]["gamma"] == 0.3
+    assert r["space"]["opt"]["lr"] == {"loguniform": [1e-3, 1e-1]} and r["space"]["new"] == {"deep": "abc"}
+    experiment = load_experiment(write(folder, with_(searcher="tpe"), "b.yaml"), ["searcher.n_initial_points=5"])
+    assert experiment.resolved["searcher"] == {"name": "tpe", "n_initial_points": 5}
+    with pytest.raises(ConfigError, match=r"--set: expected key.path=value, got 'num_samples'"):
+        load_experiment(path, ["num_samples"])
+    with pytest.raises(ConfigError, match=r"scheduler.max_t: must be a positive integer, got 0"):
+        load_experiment(path, ["scheduler.max_t=0"]).plan(dry_run=True)
+
+
+def test_space_syntax_matches_the_api():
+    space = parse_space({"lr": {"qloguniform": [1e-4, 1e-1, 1e-4]}, "n": {"randint": [1, 5]},
+                         "g": {"grid": [1, 2]}, "nested": {"act": {"choice": ["relu", None]}, "k": 3},
+                         "plain": {"a": 1, "b": 2}, "list": [1, 2]})
+    import raytune_hpo as hpo
+
+    assert Space(space).params == Space({
+        "lr": hpo.qloguniform(1e-4, 1e-1, 1e-4), "n": hpo.randint(1, 5), "g": hpo.grid([1, 2]),
+        "nested": {"act": hpo.choice(["relu", None]), "k": 3}, "plain": {"a": 1, "b": 2}, "list": [1, 2],
+    }).params
+    assert space["plain"] == {"a": 1, "b": 2} and space["list"] == [1, 2]
+
+
+def test_dry_run_prints_the_plan_and_starts_no_ray(folder):
+    path = write(folder, with_(scheduler={"name": "hyperband", "max_t": 9}, searcher="random"))
+    script = textwrap.dedent(f"""
+        import ray
+        from raytune_hpo.cli import main
+        code = main(["run", {path!r}, "--dry-run"])
+        print("ray started:", ray.is_initialized(), "exit:", code)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=folder)
+    assert "ray started: False exit: 0" in done.stdout
+    assert "budget: 4 trials x at most 9 iterations = 36 iterations at most" in done.stdout
+    assert "Hyperband bracket s=2: trials x iterations 9 x 1 -> 3 x 3 -> 1 x 9" in done.stdout
+    assert yaml.safe_load(done.stdout.split("budget:")[0])["scheduler"] == {"name": "hyperband", "max_t": 9}
+    assert not (folder / "runs").exists()
+
+
+def test_run_show_and_a_second_run_refused_without_damage(ray_cluster, folder):
+    path = write(folder, GOOD)
+    env = {"RAY_ADDRESS": ray_cluster}
+    done = cli("run", path, "--quiet", cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "4 trials, 0 errored; experiment in" in done.stdout
+    exp = folder / "runs" / "exp"
+    assert yaml.safe_load((exp / "experiment.yaml").read_text()) == GOOD
+    manifest = json.loads((exp / "manifest.json").read_text())
+    assert manifest["experiment"] == GOOD and manifest["seed"] == 0
+    assert manifest["versions"]["ray"] and manifest["sessions"][0]["ended"]
+    before = {p: os.path.getmtime(os.path.join(exp, p)) for p in os.listdir(exp)}
+
+    again = cli("run", path, cwd=folder, env=env)
+    assert again.returncode == 2 and "name: experiment" in again.stderr and "exists already" in again.stderr
+    assert {p: os.path.getmtime(os.path.join(exp, p)) for p in os.listdir(exp)} == before
+
+    shown = cli("show", str(exp), cwd=folder)
+    assert shown.returncode == 0 and "trials: 4 terminated" in shown.stdout and "best loss (min):" in shown.stdout
+
+
+def test_failed_trials_give_exit_status_1(ray_cluster, folder):
+    path = write(folder, with_(space={**GOOD["space"], "fail": True}, name="failing"))
+    done = cli("run", path, "--quiet", cwd=folder, env={"RAY_ADDRESS": ray_cluster})
+    assert done.returncode == 1
+    assert "4 trials, 4 errored" in done.stdout
+    assert "ValueError: this trial fails on purpose" in done.stderr
