@@ -72,6 +72,13 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rerun(args: argparse.Namespace) -> int:
+    from raytune_hpo.rerun import rerun
+
+    rerun(args.directory, args.trial)
+    return 0
+
+
 def _summary(results) -> int:
     """The end of a run: the best result, errors in one line each; 1 where trials failed."""
     best = results.best_metrics
@@ -161,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="an experiment's status: trials by state, best so far")
     show.add_argument("directory")
     show.set_defaults(handler=_show)
+
+    again = commands.add_parser("rerun", help="run one trial's exact configuration again, alone, here")
+    again.add_argument("directory")
+    again.add_argument("trial", help="the trial's id, name or number")
+    again.set_defaults(handler=_rerun)
 
     bench = commands.add_parser("bench", help="benchmarks against plain Ray Tune, in one run")
     bench.set_defaults(handler=_bench)

@@ -220,7 +220,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
         "resources": p.resources,
         "max_pending_trials": p.num_samples if p.scheduler.proposes_upfront else None,
         "trainable": f"{p.trainable.__module__}:{p.trainable.__qualname__}",
-        "trainable_dir": _module_dir(p.trainable),
+        "trainable_dir": _import_root(p.trainable),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     write_manifest(p.path, seed=p.seed, experiment=experiment)
@@ -463,10 +463,18 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _module_dir(function: Callable) -> str | None:
+def _import_root(function: Callable) -> str | None:
+    """The directory from which the function's module imports: ``/src`` for
+    ``experiments.digits`` in ``/src/experiments/digits.py``."""
     module = sys.modules.get(function.__module__)
     file = getattr(module, "__file__", None)
-    return os.path.dirname(os.path.abspath(file)) if file else None
+    if not file:
+        return None
+    root = os.path.dirname(os.path.abspath(file))
+    depth = function.__module__.count(".") + (os.path.basename(file) == "__init__.py")
+    for _ in range(depth):
+        root = os.path.dirname(root)
+    return root
 
 
 def _save_trainable(path: str, trainable: Callable) -> None:

@@ -30,6 +30,33 @@ import numpy as np
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
+class TrialDone(Exception):
+    """Raised by ``report`` in a :class:`LocalTrial` that reached its last iteration."""
+
+
+class LocalTrial:
+    """A trial run in this process, without Ray (``raytune-hpo rerun``): reports are kept in
+    ``reports``, the last checkpoint in ``checkpoint``; the report that reaches
+    ``max_iterations`` ends the trial (``report`` raises :class:`TrialDone`)."""
+
+    def __init__(self, max_iterations: int | None = None) -> None:
+        self.reports: list[dict] = []
+        self.checkpoint: dict | None = None
+        self.max_iterations = max_iterations
+
+    def __enter__(self) -> LocalTrial:
+        global _local_trial
+        _local_trial = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _local_trial
+        _local_trial = None
+
+
+_local_trial: LocalTrial | None = None
+
+
 def _in_trial() -> bool:
     from ray.train._internal.session import get_session
 
@@ -40,6 +67,12 @@ def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
     """Report this iteration's metrics (one call = one training iteration), with an optional
     checkpoint dict that :func:`load_checkpoint` gives back to a retried, resumed or (PBT)
     exploiting trial."""
+    if _local_trial is not None:
+        _local_trial.reports.append({**metrics, "training_iteration": len(_local_trial.reports) + 1})
+        _local_trial.checkpoint = dict(checkpoint) if checkpoint is not None else _local_trial.checkpoint
+        if _local_trial.max_iterations and len(_local_trial.reports) >= _local_trial.max_iterations:
+            raise TrialDone
+        return
     if not _in_trial():
         return
     from ray import tune
@@ -58,7 +91,7 @@ def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
 def load_checkpoint() -> dict | None:
     """The dict this trial saved last, or that PBT handed over from a better trial; None for a
     fresh trial."""
-    if not _in_trial():
+    if _local_trial is not None or not _in_trial():
         return None
     from ray import tune
 

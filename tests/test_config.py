@@ -176,3 +176,22 @@ def test_failed_trials_give_exit_status_1(ray_cluster, folder):
     assert done.returncode == 1
     assert "4 trials, 4 errored" in done.stdout
     assert "ValueError: this trial fails on purpose" in done.stderr
+
+
+def test_rerun_reproduces_a_deterministic_trial(ray_cluster, folder):
+    from raytune_hpo.rerun import rerun
+
+    path = write(folder, with_(name="again", scheduler={"name": "fifo"}, max_t=2, searcher="random"))
+    done = cli("run", path, "--quiet", cwd=folder, env={"RAY_ADDRESS": ray_cluster})
+    assert done.returncode == 0, done.stderr
+    exp = str(folder / "runs" / "again")
+    shown = cli("rerun", exp, "1", cwd=folder)
+    assert shown.returncode == 0 and shown.stdout.count("(same)") == 2, shown.stdout
+    from raytune_hpo.results import load
+
+    trial = next(t for t in load(exp).trials if t.name.startswith("trial_00001_"))
+    local = rerun(exp, trial.trial_id, print_reports=False)
+    assert [r["loss"] for r in local.reports] == [r["loss"] for r in trial.history]
+    assert len(local.reports) == 2  # max_t
+    missing = cli("rerun", exp, "nope", cwd=folder)
+    assert missing.returncode == 2 and "trial: no trial 'nope'" in missing.stderr
