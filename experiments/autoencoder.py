@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import raytune_hpo as hpo
+from experiments._training import device, fit
 from experiments.digits import load_data
 
 SPACE = {
@@ -97,35 +98,9 @@ def build_model(latent_dim: int, depth: int, residual: bool, double: bool) -> Au
 
 
 def train(config: dict) -> None:
-    torch.set_num_threads(1)  # one CPU per trial: trials run side by side
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    x_train, _, x_val, _ = (t.to(device) for t in load_data())
-    model = build_model(
-        config["latent_dim"], config["depth"], config["residual"], config["double"]
-    ).to(device)
+    on = device()
+    x_train, _, x_val, _ = (t.to(on) for t in load_data())
+    model = build_model(config["latent_dim"], config["depth"], config["residual"], config["double"]).to(on)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
-    start = 0
-    state = hpo.load_checkpoint()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        # PBT may have changed the learning rate since that checkpoint: the config wins.
-        for group in optimizer.param_groups:
-            group["lr"] = config["lr"]
-        start = state["epoch"] + 1
-
-    loss_fn = nn.MSELoss()
-    for epoch in range(start, config["epochs"]):
-        model.train()
-        order = torch.randperm(len(x_train), device=device)
-        for batch in order.split(config["batch_size"]):
-            optimizer.zero_grad()
-            loss_fn(model(x_train[batch]), x_train[batch]).backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            val_loss = loss_fn(model(x_val), x_val).item()
-        hpo.report(
-            val_loss=val_loss,
-            checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
-        )
+    # The targets are the inputs: validation reconstruction loss.
+    fit(config, model, optimizer, (x_train, x_train), (x_val, x_val), nn.MSELoss(), {"lr": config["lr"]})

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import raytune_hpo as hpo
+from experiments._training import accuracy, device, fit
 
 SPACE = {
     "lr": hpo.loguniform(1e-3, 3e-1),
@@ -53,36 +54,9 @@ def build_model(channels: int, hidden: int, dropout: float) -> nn.Module:
 
 
 def train(config: dict) -> None:
-    torch.set_num_threads(1)  # one CPU per trial: trials run side by side
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    x_train, y_train, x_val, y_val = (t.to(device) for t in load_data())
-    model = build_model(config["channels"], config["hidden"], config["dropout"]).to(device)
+    on = device()
+    x_train, y_train, x_val, y_val = (t.to(on) for t in load_data())
+    model = build_model(config["channels"], config["hidden"], config["dropout"]).to(on)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
-    start = 0
-    state = hpo.load_checkpoint()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        # PBT may have changed the learning rate since that checkpoint: the config wins.
-        for group in optimizer.param_groups:
-            group["lr"], group["momentum"] = config["lr"], config["momentum"]
-        start = state["epoch"] + 1
-
-    loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(start, config["epochs"]):
-        model.train()
-        order = torch.randperm(len(x_train), device=device)
-        for batch in order.split(config["batch_size"]):
-            optimizer.zero_grad()
-            loss_fn(model(x_train[batch]), y_train[batch]).backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            logits = model(x_val)
-            val_loss = loss_fn(logits, y_val).item()
-            val_accuracy = (logits.argmax(1) == y_val).float().mean().item()
-        hpo.report(
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            checkpoint={"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
-        )
+    fit(config, model, optimizer, (x_train, y_train), (x_val, y_val), nn.CrossEntropyLoss(),
+        {"lr": config["lr"], "momentum": config["momentum"]}, accuracy)

@@ -85,16 +85,8 @@ def run(
                       searcher="tpe", scheduler="asha", num_samples=20, max_t=10)
         print(res.best_config)
     """
-    return execute(
-        plan(
-            trainable, space, metric=metric, mode=mode, searcher=searcher, scheduler=scheduler,
-            num_samples=num_samples, max_t=max_t, resources=resources, storage=storage, name=name,
-            seed=seed, max_concurrent=max_concurrent, max_failures=max_failures,
-            time_budget_s=time_budget_s, searcher_options=searcher_options,
-            scheduler_options=scheduler_options,
-        ),
-        verbose=verbose,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("trainable", "space", "verbose")}
+    return execute(plan(trainable, space, **options), verbose=verbose)
 
 
 @dataclass
@@ -125,29 +117,20 @@ class Plan:
         return os.path.join(self.storage, self.name)
 
 
-def plan(
-    trainable: Callable[[dict], Any],
-    space: Mapping[str, Any],
-    *,
-    metric: str,
-    mode: str = "min",
-    searcher: str = "random",
-    scheduler: str | None = None,
-    num_samples: int | None = None,
-    max_t: int | None = None,
-    resources: Mapping[str, float] | None = None,
-    storage: str = "runs",
-    name: str | None = None,
-    seed: int | None = None,
-    max_concurrent: int | None = None,
-    max_failures: int = 0,
-    time_budget_s: float | None = None,
-    searcher_options: Mapping[str, Any] | None = None,
-    scheduler_options: Mapping[str, Any] | None = None,
-    dry_run: bool = False,
-) -> Plan:
+def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run: bool = False, **options: Any) -> Plan:
     """Check every argument of :func:`run` and build the searcher and scheduler, without
-    starting Ray; ``dry_run`` also leaves the file system alone."""
+    starting Ray; ``dry_run`` also leaves the file system alone. ``options`` are :func:`run`'s
+    keyword arguments, with its defaults."""
+    arguments = inspect.signature(run).bind(trainable, space, **options)
+    arguments.apply_defaults()
+    return _plan(dry_run=dry_run, **{k: v for k, v in arguments.arguments.items() if k != "verbose"})
+
+
+def _plan(
+    trainable, space, metric, mode, searcher, scheduler, num_samples, max_t, resources, storage,
+    name, seed, max_concurrent, max_failures, time_budget_s, searcher_options, scheduler_options,
+    dry_run,
+) -> Plan:
     searcher_options = _mapping("searcher_options", searcher_options)
     scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
     max_t = _merge_max_t(max_t, scheduler_options.pop("max_t", None))

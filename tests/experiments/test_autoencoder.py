@@ -16,14 +16,6 @@ CONFIG = {"latent_dim": 8, "depth": 1, "lr": 3e-3, "residual": True, "double": F
           "batch_size": 64, "epochs": 3}
 
 
-def capture(monkeypatch) -> list[dict]:
-    reports: list[dict] = []
-    monkeypatch.setattr(
-        autoencoder.hpo, "report",
-        lambda checkpoint=None, **metrics: reports.append({**metrics, "checkpoint": checkpoint}),
-    )
-    return reports
-
 
 def test_data_is_the_digits_split_scaled_to_unit_range():
     x_train, y_train, x_val, y_val = autoencoder.load_data()
@@ -70,9 +62,8 @@ def test_a_residual_block_adds_its_input():
     assert wider(torch.randn(2, 1, 8, 8)).shape == (2, 16, 8, 8)
 
 
-def test_train_lowers_the_validation_loss_below_the_mean_image(monkeypatch):
+def test_train_lowers_the_validation_loss_below_the_mean_image(reports):
     torch.manual_seed(0)
-    reports = capture(monkeypatch)
     autoencoder.train(CONFIG)
     losses = [r["val_loss"] for r in reports]
     assert len(losses) == 3
@@ -85,9 +76,8 @@ def test_train_lowers_the_validation_loss_below_the_mean_image(monkeypatch):
     assert set(reports[-1]["checkpoint"]) == {"model", "optimizer", "epoch"}
 
 
-def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path):
+def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path, reports):
     torch.manual_seed(0)
-    reports = capture(monkeypatch)
     autoencoder.train({**CONFIG, "epochs": 1})
     (first,) = reports
     # Through a file, as a checkpoint travels between trials.

@@ -13,14 +13,6 @@ CONFIG = {"lr": 0.05, "momentum": 0.9, "channels": 8, "hidden": 64, "dropout": 0
           "batch_size": 64, "epochs": 3}
 
 
-def capture(monkeypatch) -> list[dict]:
-    reports: list[dict] = []
-    monkeypatch.setattr(
-        mnist.hpo, "report",
-        lambda checkpoint=None, **metrics: reports.append({**metrics, "checkpoint": checkpoint}),
-    )
-    return reports
-
 
 def test_data_is_a_fixed_stratified_split_of_the_5000_digits():
     x_train, y_train, x_val, y_val = mnist.load_data()
@@ -46,9 +38,8 @@ def test_space_and_model_shapes():
         assert mnist.build_model(channels, 32, 0.0)(x).shape == (7, 10)
 
 
-def test_train_learns_to_read_digits(monkeypatch):
+def test_train_learns_to_read_digits(reports):
     torch.manual_seed(0)
-    reports = capture(monkeypatch)
     mnist.train(CONFIG)
     assert len(reports) == 3
     losses = [r["val_loss"] for r in reports]
@@ -58,9 +49,8 @@ def test_train_learns_to_read_digits(monkeypatch):
     assert [r["checkpoint"]["epoch"] for r in reports] == [0, 1, 2]
 
 
-def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path):
+def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path, reports):
     torch.manual_seed(0)
-    reports = capture(monkeypatch)
     mnist.train({**CONFIG, "epochs": 1})
     (first,) = reports
     torch.save(first["checkpoint"], tmp_path / "checkpoint.pt")

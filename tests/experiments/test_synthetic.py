@@ -27,15 +27,6 @@ def sample(spec: dict, rng: np.random.Generator) -> dict:
     return space.complete(values)
 
 
-def capture(monkeypatch) -> list[dict]:
-    """The reports train() makes, each with its checkpoint (None where it saved none)."""
-    reports: list[dict] = []
-    monkeypatch.setattr(
-        synthetic.hpo, "report",
-        lambda checkpoint=None, **metrics: reports.append({**metrics, "checkpoint": checkpoint}),
-    )
-    return reports
-
 
 def test_branin_minimizers_reach_the_optimum_at_full_fidelity():
     for x1, x2 in synthetic.BRANIN_MINIMIZERS:
@@ -113,9 +104,8 @@ def test_spaces_hold_each_problems_parameters():
 
 
 @pytest.mark.parametrize("problem", ["branin", "hartmann6", "counting_ones"])
-def test_train_reports_every_iteration_ending_at_the_true_value(problem, monkeypatch):
+def test_train_reports_every_iteration_ending_at_the_true_value(problem, reports):
     config = sample(synthetic.SPACES[problem], np.random.default_rng(3))
-    reports = capture(monkeypatch)
     synthetic.train(config)
     assert len(reports) == 27
     assert [r["loss"] for r in reports] == [synthetic.value(config, t / 27) for t in range(1, 28)]
@@ -131,8 +121,7 @@ def test_train_reports_every_iteration_ending_at_the_true_value(problem, monkeyp
     assert [r["loss"] for r in reports] == first
 
 
-def test_train_at_a_minimizer_has_no_regret(monkeypatch):
-    reports = capture(monkeypatch)
+def test_train_at_a_minimizer_has_no_regret(reports):
     x1, x2 = synthetic.BRANIN_MINIMIZERS[1]
     synthetic.train({**synthetic.SPACES["branin"], "x1": x1, "x2": x2, "iterations": 9})
     assert len(reports) == 9
@@ -141,9 +130,8 @@ def test_train_at_a_minimizer_has_no_regret(monkeypatch):
     assert reports[0]["loss"] != pytest.approx(synthetic.BRANIN_OPTIMUM, abs=1e-3)
 
 
-def test_train_resumes_after_its_checkpoint_and_saves_every_nth(monkeypatch):
+def test_train_resumes_after_its_checkpoint_and_saves_every_nth(monkeypatch, reports):
     config = sample(synthetic.SPACES["hartmann6"], np.random.default_rng(4))
-    reports = capture(monkeypatch)
     synthetic.train(config)
     fresh = [r["loss"] for r in reports]
     reports.clear()
