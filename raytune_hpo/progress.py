@@ -1,8 +1,10 @@
 """A compact live view of a running experiment, instead of Ray's log flood::
 
-    [00:41] trials 3 running, 12 done (4 stopped early), 0 errored of 30 | best val_loss 0.0312 (trial_00007) {lr: 0.013, ...}
+    [00:00:41] trials 3 running, 12 done (4 stopped early), 0 errored of 30 | iterations 210 of at most 600, at most ~1m10s left | best val_loss 0.0312 (trial_00007_...) {lr: 0.013, ...}
 
-One line every few seconds (rewritten in place on a terminal), and a last one at the end.
+One line every few seconds (rewritten in place on a terminal), and a last one at the end. The
+time left is an upper bound: the budget not yet spent (``num_samples`` × ``max_t`` iterations,
+less what early stopping saves) at the pace so far.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from ray.tune import Callback
 
 
 class Progress(Callback):
-    def __init__(self, metric: str, mode: str, num_samples: int, every_s: float = 5.0):
+    def __init__(self, metric: str, mode: str, num_samples: int, max_t: int | None = None, every_s: float = 5.0):
         self.metric, self.mode, self.num_samples, self.every_s = metric, mode, num_samples, every_s
+        self.max_t = max_t
         self.best: tuple[float, str, dict] | None = None
         self.iterations: dict[str, int] = {}
         self.max_iterations = 0
@@ -50,6 +53,15 @@ class Progress(Callback):
             f"{states.count('RUNNING')} running, {len(done)} done ({stopped} stopped early), "
             f"{states.count('ERROR')} errored of {max(self.num_samples, len(trials))}"
         )
+        spent = sum(self.iterations.values())
+        if self.max_t and spent:
+            # Finished trials will spend no more; the others, at most max_t each.
+            finished = {t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")}
+            left = sum(self.max_t - self.iterations.get(t.trial_id, 0) for t in trials if t.trial_id not in finished)
+            left += self.max_t * max(self.num_samples - len(trials), 0)
+            seconds = int((time.monotonic() - self._start) / spent * left)
+            text += (f" | iterations {spent} of at most {spent + left}, at most ~"
+                     f"{seconds // 60}m{seconds % 60:02d}s left")
         if self.best is not None:
             value, name, config = self.best
             shown = ", ".join(f"{k}: {_short(v)}" for k, v in list(config.items())[:6])

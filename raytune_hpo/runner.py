@@ -234,7 +234,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
                 checkpoint_score_order=p.mode,
             ),
             verbose=_ray_verbosity(verbose),
-            callbacks=[Progress(p.metric, p.mode, p.num_samples)] if verbose == 1 else None,
+            callbacks=[Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else None,
         ),
     )
     return _fit(tuner, p.path, read_meta(p.path), verbose)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -152,9 +153,12 @@ def test_dry_run_prints_the_plan_and_starts_no_ray(folder):
 def test_run_show_and_a_second_run_refused_without_damage(ray_cluster, folder):
     path = write(folder, GOOD)
     env = {"RAY_ADDRESS": ray_cluster}
-    done = cli("run", path, "--quiet", cwd=folder, env=env)
+    done = cli("run", path, cwd=folder, env=env)
     assert done.returncode == 0, done.stderr
     assert "4 trials, 0 errored; experiment in" in done.stdout
+    # the progress line, at its last: counts, budget, the best so far with its configuration
+    assert re.search(r"\] trials 0 running, 4 done \(\d stopped early\), 0 errored of 4 \| "
+                     r"iterations \d+ of at most \d+, at most ~0m00s left \| best loss [\d.]+ \(trial_\d+_\w+\) \{", done.stdout), done.stdout
     exp = folder / "runs" / "exp"
     assert yaml.safe_load((exp / "experiment.yaml").read_text()) == GOOD
     manifest = json.loads((exp / "manifest.json").read_text())
