@@ -47,10 +47,11 @@ def test_exploit_continues_from_the_donors_step_and_weights(ray_cluster, storage
     assert handovers, "PBT never exploited"
     for receiver, report in handovers:
         donor = by_name[report["origin_owner"]]
+        # The donor reported that step with those weights (a donor that was itself a receiver
+        # may have reported the same step number twice: once per segment).
         saved = [r for r in donor.history if r["step"] == report["origin_step"]]
         assert saved, f"{donor.name} never reported step {report['origin_step']}"
-        # the receiver starts where the donor's checkpoint was, with the donor's weights
-        assert saved[0]["score"] == report["origin_w"]
+        assert report["origin_w"] in [r["score"] for r in saved]
         first_after = min(
             (r for r in receiver.history if r["origin_owner"] == donor.name and r["origin_step"] == report["origin_step"]),
             key=lambda r: r["step"],
