@@ -186,7 +186,10 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
     kept in the manifest when the experiment came from one."""
     from ray import tune
 
+    from ray.tune.logger import TBXLoggerCallback
+
     from raytune_hpo.progress import Progress
+    from raytune_hpo.tracking import ResultLog
 
     p = plan
     _save_trainable(p.path, p.trainable)
@@ -234,7 +237,10 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
                 checkpoint_score_order=p.mode,
             ),
             verbose=_ray_verbosity(verbose),
-            callbacks=[Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else None,
+            # Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON
+            # log lost reports when trials restarted (see ResultLog). TensorBoard's stays.
+            callbacks=[ResultLog(), TBXLoggerCallback()]
+            + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
         ),
     )
     return _fit(tuner, p.path, read_meta(p.path), verbose)
@@ -275,7 +281,8 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
     _ensure_ray()
     # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
     # so Ray's warning about frequent snapshots is off.
-    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+                "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     if meta.get("max_pending_trials"):
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
@@ -352,13 +359,22 @@ def _check_pairing(searcher: SearcherInfo, scheduler: SchedulerInfo, trainable: 
         )
 
 
-def _uses_checkpoints(trainable: Callable) -> bool:
-    """Whether the function's source calls ``load_checkpoint`` (true where the source cannot
-    be read: then the user is trusted)."""
+def _uses_checkpoints(function: Callable, depth: int = 3) -> bool:
+    """Whether the function calls ``load_checkpoint``, in its own source or in that of a
+    function it calls (followed ``depth`` deep: a training loop shared by several trainables);
+    true where no source can be read: then the user is trusted."""
     try:
-        return "load_checkpoint" in inspect.getsource(trainable)
+        if "load_checkpoint" in inspect.getsource(function):
+            return True
     except (OSError, TypeError):
         return True
+    if depth == 0:
+        return False
+    code, names = getattr(function, "__code__", None), getattr(function, "__globals__", {})
+    called = [names.get(name) for name in (code.co_names if code else ())]
+    return any(
+        _uses_checkpoints(f, depth - 1) for f in called if inspect.isfunction(f) and f is not function
+    )
 
 
 def _check_trainable(trainable: Any) -> None:

@@ -49,3 +49,20 @@ def test_max_t_may_come_with_the_scheduler_options(ray_cluster, storage):
     res = hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler="asha", num_samples=3,
                   scheduler_options={"max_t": 4, "grace_period": 2}, storage=storage, verbose=0)
     assert max(t.iterations for t in res.trials) == 4
+
+
+def _resumes(config):
+    return hpo.load_checkpoint()
+
+
+def trains_through_a_shared_loop(config):
+    _resumes(config)
+    hpo.report(loss=1.0, checkpoint={"epoch": 0})
+
+
+def test_pbt_accepts_a_trainable_whose_helper_loads_the_checkpoint(storage):
+    from raytune_hpo.runner import plan
+
+    planned = plan(trains_through_a_shared_loop, {"x": hpo.uniform(0, 1)}, metric="loss",
+                   scheduler="pbt", storage=storage, dry_run=True)
+    assert planned.scheduler.name == "pbt"

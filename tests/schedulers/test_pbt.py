@@ -3,6 +3,8 @@ inside the space."""
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 import raytune_hpo as hpo
@@ -21,6 +23,7 @@ def climber(config: dict) -> None:
         w, step = state["w"], state["step"]
         origin = {"owner": state["owner"], "step": state["step"], "w": float(state["w"][0])}
     for _ in range(step, 12):
+        time.sleep(config.get("pause", 0))
         step += 1
         w = w + config["lr"] * config["n"]
         hpo.report(
@@ -59,6 +62,31 @@ def test_exploit_continues_from_the_donors_step_and_weights(ray_cluster, storage
         assert first_after["step"] == report["origin_step"] + 1
         expected = report["origin_w"] + first_after["config"]["lr"] * first_after["config"]["n"]
         assert abs(first_after["score"] - expected) < 1e-4
+
+
+def test_no_report_is_lost_when_trials_restart_from_checkpoints(ray_cluster, storage):
+    """Each trial's history is its reports in order: a row follows the previous one's step,
+    or starts a segment right after the checkpoint it was handed."""
+    res = hpo.run(
+        # 8 trials, 4 at a time: the first four end (and the experiment is saved) while
+        # the others still run and exploit.
+        climber, {**SPACE, "pause": 0.05}, metric="score", mode="max", scheduler="pbt", num_samples=8, max_t=12,
+        seed=2, resources={"cpu": 0.5}, storage=storage, name="pbt",
+        scheduler_options={"perturbation_interval": 2, "quantile_fraction": 0.25}, verbose=0,
+    )
+    restarts = 0
+    for trial in res.trials:
+        previous = None
+        for row in trial.history:
+            origin = (row["origin_owner"], row["origin_step"])
+            if previous is not None and origin == (previous["origin_owner"], previous["origin_step"]):
+                assert row["step"] == previous["step"] + 1, (trial.name, [r["step"] for r in trial.history])
+            else:
+                assert row["step"] == row["origin_step"] + 1, (trial.name, [r["step"] for r in trial.history])
+                restarts += previous is not None
+            previous = row
+        assert previous["step"] == 12
+    assert restarts > 0
 
 
 def test_explored_configurations_stay_in_the_space(ray_cluster, storage):
