@@ -59,5 +59,16 @@ def fit(
         )
 
 
+def train_classifier(config: Mapping, data: tuple[torch.Tensor, ...], model: nn.Module) -> None:
+    """``fit`` for an image classifier: SGD with the config's ``lr`` and ``momentum``,
+    cross-entropy, ``val_accuracy`` reported beside ``val_loss``."""
+    on = device()
+    x_train, y_train, x_val, y_val = (t.to(on) for t in data)
+    model = model.to(on)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
+    fit(config, model, optimizer, (x_train, y_train), (x_val, y_val), nn.CrossEntropyLoss(),
+        {"lr": config["lr"], "momentum": config["momentum"]}, accuracy)
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return {"val_accuracy": (logits.argmax(1) == labels).float().mean().item()}

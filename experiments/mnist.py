@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import raytune_hpo as hpo
-from experiments._training import accuracy, device, fit
+from experiments._training import train_classifier
 
 SPACE = {
     "lr": hpo.loguniform(1e-3, 3e-1),
@@ -57,9 +57,4 @@ def build_model(channels: int, hidden: int, dropout: float) -> nn.Module:
 
 
 def train(config: dict) -> None:
-    on = device()
-    x_train, y_train, x_val, y_val = (t.to(on) for t in load_data())
-    model = build_model(config["channels"], config["hidden"], config["dropout"]).to(on)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
-    fit(config, model, optimizer, (x_train, y_train), (x_val, y_val), nn.CrossEntropyLoss(),
-        {"lr": config["lr"], "momentum": config["momentum"]}, accuracy)
+    train_classifier(config, load_data(), build_model(config["channels"], config["hidden"], config["dropout"]))
