@@ -173,6 +173,11 @@ def test_run_show_and_a_second_run_refused_without_damage(ray_cluster, folder):
     shown = cli("show", str(exp), cwd=folder)
     assert shown.returncode == 0 and "trials: 4 terminated" in shown.stdout and "best loss (min):" in shown.stdout
 
+    resumed = cli("resume", str(exp), "--quiet", cwd=folder, env=env)  # nothing left to run
+    assert resumed.returncode == 0 and "4 trials, 0 errored" in resumed.stdout, resumed.stderr
+    manifest = json.loads((exp / "manifest.json").read_text())
+    assert len(manifest["sessions"]) == 2 and manifest["sessions"][1]["ended"]
+
 
 def test_failed_trials_give_exit_status_1(ray_cluster, folder):
     path = write(folder, with_(space={**GOOD["space"], "fail": True}, name="failing"))
