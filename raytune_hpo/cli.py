@@ -66,9 +66,7 @@ def _show(args: argparse.Namespace) -> int:
         print(f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
               f"at iteration {results.best_metrics.get('training_iteration')} of {results.best_trial.name}")
         print(f"best configuration: {results.best_config}")
-    for trial in results.trials:
-        if trial.error:
-            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}")
+    _print_errors(results, sys.stdout)
     return 0
 
 
@@ -85,10 +83,15 @@ def _summary(results) -> int:
     print(f"{len(results.trials)} trials, {results.num_errors} errored; experiment in {results.path}")
     if best is not None:
         print(f"best {results.metric}: {best[results.metric]:.6g}; configuration: {results.best_config}")
+    _print_errors(results, sys.stderr)
+    return 1 if results.num_errors else 0
+
+
+def _print_errors(results, stream) -> None:
+    """Each failed trial in one line: its name and the last line of its error."""
     for trial in results.trials:
         if trial.error:
-            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}", file=sys.stderr)
-    return 1 if results.num_errors else 0
+            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}", file=stream)
 
 
 def budget(plan) -> str:
