@@ -76,26 +76,5 @@ def test_train_lowers_the_validation_loss_below_the_mean_image(reports):
     assert set(reports[-1]["checkpoint"]) == {"model", "optimizer", "epoch"}
 
 
-def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path, reports):
-    torch.manual_seed(0)
-    autoencoder.train({**CONFIG, "epochs": 1})
-    (first,) = reports
-    # Through a file, as a checkpoint travels between trials.
-    torch.save(first["checkpoint"], tmp_path / "checkpoint.pt")
-    state = load_checkpoint_file(str(tmp_path / "checkpoint.pt"))
-    monkeypatch.setattr(autoencoder.hpo, "load_checkpoint", lambda: state)
-    reports.clear()
-    # With lr 0 (the config wins over the saved optimizer) the weights cannot move: epoch 1
-    # validates exactly the checkpoint's model.
-    autoencoder.train({**CONFIG, "epochs": 2, "lr": 0.0})
-    (second,) = reports
-    assert second["checkpoint"]["epoch"] == 1
-    assert second["val_loss"] == first["val_loss"]
-    assert second["checkpoint"]["optimizer"]["param_groups"][0]["lr"] == 0.0
-    reports.clear()
-    autoencoder.train({**CONFIG, "epochs": 1})
-    assert reports == []  # that checkpoint was the last epoch: nothing left
-
-
 def test_train_runs_by_hand_outside_a_trial():
     assert autoencoder.train({**CONFIG, "depth": 3, "double": True, "epochs": 1}) is None

@@ -49,22 +49,5 @@ def test_train_learns_to_read_digits(reports):
     assert [r["checkpoint"]["epoch"] for r in reports] == [0, 1, 2]
 
 
-def test_train_resumes_from_its_checkpoint_with_the_configs_learning_rate(monkeypatch, tmp_path, reports):
-    torch.manual_seed(0)
-    mnist.train({**CONFIG, "epochs": 1})
-    (first,) = reports
-    torch.save(first["checkpoint"], tmp_path / "checkpoint.pt")
-    state = load_checkpoint_file(str(tmp_path / "checkpoint.pt"))
-    monkeypatch.setattr(mnist.hpo, "load_checkpoint", lambda: state)
-    reports.clear()
-    # With lr 0 (the config wins over the saved optimizer) the weights cannot move: epoch 1
-    # validates exactly the checkpoint's model.
-    mnist.train({**CONFIG, "epochs": 2, "lr": 0.0})
-    (second,) = reports
-    assert second["checkpoint"]["epoch"] == 1
-    assert (second["val_loss"], second["val_accuracy"]) == (first["val_loss"], first["val_accuracy"])
-    assert second["checkpoint"]["optimizer"]["param_groups"][0]["lr"] == 0.0
-
-
 def test_train_runs_by_hand_outside_a_trial():
     assert mnist.train({**CONFIG, "channels": 4, "epochs": 1}) is None
