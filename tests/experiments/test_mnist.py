@@ -7,7 +7,6 @@ import torch
 
 from experiments import mnist
 from raytune_hpo.space import Space
-from raytune_hpo.trainable import load_checkpoint_file
 
 CONFIG = {"lr": 0.05, "momentum": 0.9, "channels": 8, "hidden": 64, "dropout": 0.1,
           "batch_size": 64, "epochs": 3}
