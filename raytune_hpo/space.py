@@ -226,9 +226,6 @@ class Space:
                     "use a dict of parameters instead"
                 )
 
-    def kinds(self) -> set[type]:
-        return {type(p) for p in self.params.values()}
-
     def names_of(self, kind: type) -> list[str]:
         return [display(name) for name, p in self.params.items() if isinstance(p, kind)]
 
