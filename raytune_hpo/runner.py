@@ -193,7 +193,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
 
     p = plan
     _save_trainable(p.path, p.trainable)
-    write_meta(p.path, {
+    meta = {
         "format": 1,
         "name": p.name,
         "metric": p.metric,
@@ -208,7 +208,8 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
         "trainable": f"{p.trainable.__module__}:{p.trainable.__qualname__}",
         "trainable_dir": _import_root(p.trainable),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    }
+    write_meta(p.path, meta)
     write_manifest(p.path, seed=p.seed, experiment=experiment)
     tuner = tune.Tuner(
         tune.with_resources(as_trainable(p.trainable, p.seed), p.resources),
@@ -243,7 +244,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
             + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
         ),
     )
-    return _fit(tuner, p.path, read_meta(p.path), verbose)
+    return _fit(tuner, p.path, meta, verbose)
 
 
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
