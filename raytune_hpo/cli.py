@@ -33,7 +33,6 @@ def _run(args: argparse.Namespace) -> int:
     import yaml
 
     from raytune_hpo.config import load_experiment
-    from raytune_hpo.runner import execute
 
     experiment = load_experiment(args.file, args.set or [])
     plan = experiment.plan(dry_run=args.dry_run)
@@ -41,16 +40,13 @@ def _run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(experiment.resolved, sort_keys=False, default_flow_style=None).rstrip())
         print(budget(plan))
         return 0
-    os.makedirs(plan.path, exist_ok=True)
-    with open(os.path.join(plan.path, "experiment.yaml"), "w") as f:
-        yaml.safe_dump(experiment.resolved, f, sort_keys=False, default_flow_style=None)
-    return _summary(execute(plan, verbose=_verbosity(args), experiment=experiment.resolved))
+    return summary(experiment.execute(plan, verbose=_verbosity(args)))
 
 
 def _resume(args: argparse.Namespace) -> int:
     from raytune_hpo.runner import resume
 
-    return _summary(resume(args.directory, retry_errored=args.retry_errored, verbose=_verbosity(args)))
+    return summary(resume(args.directory, retry_errored=args.retry_errored, verbose=_verbosity(args)))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -77,7 +73,7 @@ def _rerun(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(results) -> int:
+def summary(results) -> int:
     """The end of a run: the best result, errors in one line each; 1 where trials failed."""
     best = results.best_metrics
     print(f"{len(results.trials)} trials, {results.num_errors} errored; experiment in {results.path}")
@@ -139,6 +135,44 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slurm(args: argparse.Namespace) -> int:
+    from raytune_hpo import slurm
+
+    job, script = slurm.prepare(
+        args.file, args.set or [], profile=args.profile, resume=args.resume, nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node, cpus_per_gpu=args.cpus_per_gpu, cpus_per_node=args.cpus_per_node,
+        time=args.time, signal_s=args.signal_seconds, max_requeues=args.max_requeues,
+        partition=args.partition, account=args.account, qos=args.qos, constraint=args.constraint,
+    )
+    if args.dry_run:
+        print(script, end="")
+        return 0
+    job_id, path = slurm.submit(job, script)
+    log = slurm.log_path(job, job_id)
+    print(f"submitted job {job_id}: {job.nodes} nodes x {job.gpus_per_node} GPUs, experiment {job.experiment_dir}")
+    print(f"job script: {path}")
+    print(f"log: {log}")
+    print(f"follow it: squeue -j {job_id}; tail -f {log}; raytune-hpo show {job.experiment_dir}")
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from raytune_hpo.slurm import cluster_up, warn_driver
+
+    if args.action == "warn":
+        return warn_driver()
+    return cluster_up(args.file, args.set or [], max_requeues=args.max_requeues, join_timeout=args.join_timeout,
+                      interface=args.interface, temp_root=args.temp_dir)
+
+
+def _count(text: str) -> int:
+    """An integer for argparse; its range is checked with the option's own message."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -146,8 +180,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake told in one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="raytune-hpo", description="Hyperparameter optimisation on Ray Tune."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -176,6 +217,39 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("directory")
     again.add_argument("trial", help="the trial's id, name or number")
     again.set_defaults(handler=_rerun)
+
+    submit = commands.add_parser("slurm", help="run an experiment file as a SLURM job on a multi-node Ray cluster")
+    submit.add_argument("file")
+    submit.add_argument("--nodes", type=_count, required=True)
+    submit.add_argument("--gpus-per-node", type=_count, required=True, help="0 for a CPU-only job")
+    submit.add_argument("--cpus-per-gpu", type=_count, help="default: the profile's")
+    submit.add_argument("--cpus-per-node", type=_count, help="default: GPUs x CPUs per GPU; required without GPUs")
+    submit.add_argument("--time", help="HH:MM:SS or D-HH:MM:SS; default: the profile's")
+    submit.add_argument("--partition")
+    submit.add_argument("--account")
+    submit.add_argument("--qos", help="default: chosen by the profile from --time")
+    submit.add_argument("--constraint", help="node kind, e.g. h100 on Jean Zay")
+    submit.add_argument("--profile", default="generic", help="generic, jean-zay, or a profile .yaml file")
+    submit.add_argument("--signal-seconds", type=_count,
+                        help="warning before the time limit, to save and requeue (default 300, a quarter of a short job)")
+    submit.add_argument("--max-requeues", type=_count, default=3, help="requeues after time limits (default 3)")
+    submit.add_argument("--resume", action="store_true", help="continue an existing experiment")
+    submit.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a field of the file")
+    submit.add_argument("--dry-run", action="store_true", help="print the job script; submit nothing")
+    submit.set_defaults(handler=_slurm)
+
+    cluster = commands.add_parser("cluster", help="inside a SLURM job: the Ray cluster and the driver")
+    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="run by srun, one task per node: Ray head/workers, then the experiment")
+    up.add_argument("file")
+    up.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    up.add_argument("--max-requeues", type=_count, default=3)
+    up.add_argument("--join-timeout", type=_positive_int, default=300, help="seconds to wait for every node")
+    up.add_argument("--interface", help="network interface whose address Ray uses (default: the route to the head)")
+    up.add_argument("--temp-dir", default="/tmp", help="node-local folder for Ray's sessions (default /tmp)")
+    up.set_defaults(handler=_cluster)
+    warn = actions.add_parser("warn", help="run by the job script on SLURM's time-limit signal: tell the driver")
+    warn.set_defaults(handler=_cluster)
 
     bench = commands.add_parser("bench", help="benchmarks against plain Ray Tune, in one run")
     bench.set_defaults(handler=_bench)

@@ -61,6 +61,9 @@ PRIMITIVES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
+DEFAULT_STORAGE = "runs"
+
+
 class SafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader, reading ``1e-3`` as a float as YAML 1.2 does (YAML 1.1, which
     PyYAML follows, wants ``1.0e-3`` and makes ``1e-3`` a string)."""
@@ -84,6 +87,15 @@ class Experiment:
     source: str
     resolved: dict
 
+    @property
+    def name(self) -> str:
+        return self.resolved.get("name", os.path.splitext(os.path.basename(self.source))[0])
+
+    @property
+    def path(self) -> str:
+        """The experiment's folder (``storage`` relative to the working directory)."""
+        return os.path.abspath(os.path.join(self.resolved.get("storage", DEFAULT_STORAGE), self.name))
+
     def run_arguments(self) -> dict[str, Any]:
         """Keyword arguments of :func:`raytune_hpo.runner.plan` (the trainable imported)."""
         r = self.resolved
@@ -98,8 +110,8 @@ class Experiment:
             "scheduler": scheduler,
             "searcher_options": searcher_options,
             "scheduler_options": scheduler_options,
-            "name": r.get("name", os.path.splitext(os.path.basename(self.source))[0]),
-            "storage": r.get("storage", "runs"),
+            "name": self.name,
+            "storage": r.get("storage", DEFAULT_STORAGE),
         }
         for key in ("num_samples", "max_t", "resources", "seed", "max_concurrent", "max_failures", "time_budget_s"):
             if key in r:
@@ -117,6 +129,15 @@ class Experiment:
             return plan(**self.run_arguments(), dry_run=dry_run)
         except ConfigError as e:
             raise ConfigError(self._file_field(str(e))) from None
+
+    def execute(self, plan, verbose: int = 1):
+        """Run the planned experiment, keeping the resolved file beside its results."""
+        from raytune_hpo.runner import execute
+
+        os.makedirs(plan.path, exist_ok=True)
+        with open(os.path.join(plan.path, "experiment.yaml"), "w") as f:
+            yaml.safe_dump(self.resolved, f, sort_keys=False, default_flow_style=None)
+        return execute(plan, verbose=verbose, experiment=self.resolved)
 
     def _file_field(self, message: str) -> str:
         """An API message's field as the file names it: ``searcher_options.x`` is
