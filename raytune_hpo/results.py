@@ -130,7 +130,7 @@ class Results:
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
-        """A row per trial, best first: ``trial_id``, ``status``, ``iterations``, ``error``,
+        """A row per trial, best first: ``trial_id``, ``status``, ``iterations``, ``error``, ``node``,
         ``config.<name>`` for every parameter (nested ones dotted), ``last.<metric>`` for
         every metric of its last report, and ``best.<metric>`` for the objective."""
         import pandas as pd
@@ -144,6 +144,8 @@ class Results:
                 "status": t.status,
                 "iterations": t.iterations,
                 "error": t.error.strip().splitlines()[-1] if t.error else None,
+                # The SLURM node (or else the host) that ran the last report.
+                "node": last.get("node") or last.get("hostname"),
             }
             row.update(
                 {f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()}

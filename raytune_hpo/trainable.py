@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 CHECKPOINT_FILE = "checkpoint.pt"
+SLURM_NODE = os.environ.get("SLURMD_NODENAME")  # set in Ray workers started by `raytune-hpo cluster up`
 
 
 class TrialDone(Exception):
@@ -77,6 +78,9 @@ def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
         return
     from ray import tune
 
+    if SLURM_NODE:
+        # Ray records the host; on a SLURM allocation the node's name is what the user knows.
+        metrics = {**metrics, "node": SLURM_NODE}
     if checkpoint is None:
         tune.report(metrics)
         return
