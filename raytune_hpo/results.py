@@ -150,7 +150,7 @@ class Results:
             row.update(
                 {f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()}
             )
-            row.update({f"last.{k}": v for k, v in last.items() if _is_metric(k, v)})
+            row.update({f"last.{k}": v for k, v in last.items() if is_metric(k, v)})
             row[f"best.{self.metric}"] = best[self.metric] if best else math.nan
             rows.append(row)
         frame = pd.DataFrame(rows)
@@ -253,7 +253,7 @@ _RAY_FIELDS = {
 }
 
 
-def _is_metric(key: str, value: Any) -> bool:
+def is_metric(key: str, value: Any) -> bool:
     return key not in _RAY_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -48,6 +48,7 @@ def run(
     time_budget_s: float | None = None,
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
+    tracking: Mapping[str, Any] | None = None,
     verbose: int = 1,
 ) -> Results:
     """Run an experiment: ``num_samples`` trials of ``trainable`` over ``space``.
@@ -73,6 +74,8 @@ def run(
         searcher_options, scheduler_options: passed to the searcher and scheduler, checked by
             name (e.g. ``{"n_initial_points": 10}``, ``{"grace_period": 1,
             "reduction_factor": 3}``).
+        tracking: where else every trial is logged, e.g. ``{"mlflow": {"tracking_uri":
+            "sqlite:///mlflow.db", "experiment": "digits"}}`` (extra ``mlflow``).
         verbose: 0 silent, 1 a compact progress line, 2 Ray Tune's status table, 3 Ray
             Tune's details.
 
@@ -111,6 +114,7 @@ class Plan:
     time_budget_s: float | None
     storage: str
     name: str
+    tracking: dict
 
     @property
     def path(self) -> str:
@@ -129,7 +133,7 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
 def _plan(
     trainable, space, metric, mode, searcher, scheduler, num_samples, max_t, resources, storage,
     name, seed, max_concurrent, max_failures, time_budget_s, searcher_options, scheduler_options,
-    dry_run,
+    tracking, dry_run,
 ) -> Plan:
     searcher_options = _mapping("searcher_options", searcher_options)
     scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
@@ -148,6 +152,7 @@ def _plan(
     if seed is not None and not _is_int(seed):
         raise ConfigError(f"seed: must be an integer, got {seed!r}")
     resources = _check_resources(resources)
+    tracking = _check_tracking(tracking)
     searcher_info, scheduler_info = get_searcher(searcher), get_scheduler(scheduler)
     _check_pairing(searcher_info, scheduler_info, trainable)
     space = Space(space)
@@ -177,7 +182,7 @@ def _plan(
     return Plan(
         trainable, space, metric, mode, searcher_info, scheduler_info, search_alg, param_space,
         scheduler_alg, num_samples, max_t, resources, seed, max_concurrent, max_failures,
-        time_budget_s, storage, name,
+        time_budget_s, storage, name, tracking,
     )
 
 
@@ -240,11 +245,30 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
             verbose=_ray_verbosity(verbose),
             # Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON
             # log lost reports when trials restarted (see ResultLog). TensorBoard's stays.
-            callbacks=[ResultLog(), TBXLoggerCallback()]
+            callbacks=[ResultLog(), TBXLoggerCallback(), *_tracking_callbacks(p)]
             + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
         ),
     )
     return _fit(tuner, p.path, meta, verbose)
+
+
+def _check_tracking(tracking: Any) -> dict:
+    from raytune_hpo.tracking import check_mlflow_options
+
+    if tracking is None:
+        return {}
+    if not isinstance(tracking, Mapping):
+        raise ConfigError(f"tracking: must be a mapping like {{'mlflow': {{...}}}}, got {tracking!r}")
+    for key in tracking:
+        if key != "mlflow":
+            raise ConfigError(f"tracking.{key}: unknown; the trackers are mlflow (TensorBoard is always on)")
+    return {"mlflow": check_mlflow_options(tracking["mlflow"])} if "mlflow" in tracking else {}
+
+
+def _tracking_callbacks(plan: Plan) -> list:
+    from raytune_hpo.tracking import MLflowLog
+
+    return [MLflowLog(plan.name, **plan.tracking["mlflow"])] if "mlflow" in plan.tracking else []
 
 
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:

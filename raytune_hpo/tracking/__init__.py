@@ -1,5 +1,6 @@
 """Tracking: every trial's configuration and reports kept where the experiment lives."""
 
+from raytune_hpo.tracking._mlflow import MLflowLog, check_mlflow_options
 from raytune_hpo.tracking._result_log import ResultLog
 
-__all__ = ["ResultLog"]
+__all__ = ["MLflowLog", "ResultLog", "check_mlflow_options"]
