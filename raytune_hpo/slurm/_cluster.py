@@ -224,8 +224,7 @@ def _drive(allocation: Allocation, experiment, address: str, join_timeout: float
     init_ray(address=address)
     missing = _wait_for_nodes(allocation, deadline=time.monotonic() + join_timeout)
     if missing:
-        log(f"{len(missing)} of {len(allocation.nodes)} nodes never joined within {join_timeout:g} s: "
-            f"{', '.join(missing)} (their Ray logs are in {os.path.join(experiment.path, 'slurm')})")
+        log(f"{missing} (waited {join_timeout:g} s; the nodes' Ray logs are in {os.path.join(experiment.path, 'slurm')})")
         return 1, 0
     if os.path.exists(os.path.join(experiment.path, META_FILE)):
         log(f"resuming the experiment in {experiment.path} (start {allocation.restart_count + 1} of this job)")
@@ -237,20 +236,23 @@ def _drive(allocation: Allocation, experiment, address: str, join_timeout: float
     return summary(results), unfinished
 
 
-def _wait_for_nodes(allocation: Allocation, deadline: float) -> list[str]:
-    """The SLURM nodes whose Ray has not joined by the deadline (all GPUs counted)."""
+def _wait_for_nodes(allocation: Allocation, deadline: float) -> str | None:
+    """None once every SLURM node of the job and its GPUs have joined; else, at the deadline,
+    what is missing."""
     import ray
 
     expected = allocation.nodes or (allocation.node_name,)
     while True:
         resources = ray.cluster_resources()
         missing = [n for n in expected if NODE_RESOURCE.format(n) not in resources]
-        gpus = int(resources.get("GPU", 0))
-        if not missing and gpus >= allocation.gpus * len(expected):
+        gpus, wanted = int(resources.get("GPU", 0)), allocation.gpus * len(expected)
+        if not missing and gpus >= wanted:
             log(f"Ray cluster up: {len(expected)} nodes, {int(resources.get('CPU', 0))} CPUs, {gpus} GPUs")
-            return []
+            return None
         if time.monotonic() > deadline:
-            return missing or [f"(all nodes joined but {gpus} of {allocation.gpus * len(expected)} GPUs)"]
+            if missing:
+                return f"{len(missing)} of {len(expected)} nodes never joined: {', '.join(missing)}"
+            return f"every node joined but with {gpus} of the {wanted} GPUs"
         time.sleep(1)
 
 
