@@ -73,6 +73,13 @@ def _rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tensorboard(args: argparse.Namespace) -> int:
+    from raytune_hpo.tracking._tensorboard_server import serve
+
+    serve(args.directories, port=args.port, host=args.host)
+    return 0
+
+
 def summary(results) -> int:
     """The end of a run: the best result, errors in one line each; 1 where trials failed."""
     best = results.best_metrics
@@ -217,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("directory")
     again.add_argument("trial", help="the trial's id, name or number")
     again.set_defaults(handler=_rerun)
+
+    board = commands.add_parser("tensorboard", help="TensorBoard on experiments: scalars and HParams, live")
+    board.add_argument("directories", nargs="+", metavar="DIR")
+    board.add_argument("--port", type=_count, help="default: the first free one from 6006")
+    board.add_argument("--host", help="address to bind (default 127.0.0.1, this machine only)")
+    board.set_defaults(handler=_tensorboard)
 
     submit = commands.add_parser("slurm", help="run an experiment file as a SLURM job on a multi-node Ray cluster")
     submit.add_argument("file")

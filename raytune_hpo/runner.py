@@ -191,10 +191,8 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
     kept in the manifest when the experiment came from one."""
     from ray import tune
 
-    from ray.tune.logger import TBXLoggerCallback
-
     from raytune_hpo.progress import Progress
-    from raytune_hpo.tracking import ResultLog
+    from raytune_hpo.tracking import ResultLog, TensorBoardLog
 
     p = plan
     _save_trainable(p.path, p.trainable)
@@ -244,8 +242,9 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
             ),
             verbose=_ray_verbosity(verbose),
             # Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON
-            # log lost reports when trials restarted (see ResultLog). TensorBoard's stays.
-            callbacks=[ResultLog(), TBXLoggerCallback(), *_tracking_callbacks(p)]
+            # log lost reports when trials restarted (see ResultLog), its TensorBoard logger
+            # wrote hyperparameters only when a trial ended (see TensorBoardLog).
+            callbacks=[ResultLog(), TensorBoardLog(p.metric), *_tracking_callbacks(p)]
             + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
         ),
     )

@@ -2,5 +2,6 @@
 
 from raytune_hpo.tracking._mlflow import MLflowLog, check_mlflow_options
 from raytune_hpo.tracking._result_log import ResultLog
+from raytune_hpo.tracking._tensorboard import TensorBoardLog
 
-__all__ = ["MLflowLog", "ResultLog", "check_mlflow_options"]
+__all__ = ["MLflowLog", "ResultLog", "TensorBoardLog", "check_mlflow_options"]
