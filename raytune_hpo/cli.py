@@ -80,6 +80,26 @@ def _tensorboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from raytune_hpo.results import load
+    from raytune_hpo.tracking._report import write_comparison, write_report
+
+    experiments = [load(directory) for directory in args.directories]
+    if len(experiments) == 1:
+        print(write_report(experiments[0], args.output))
+    else:
+        print(write_comparison(experiments, args.output))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from raytune_hpo.results import load
+    from raytune_hpo.tracking._export import export_table
+
+    print(export_table(load(args.directory), args.format, args.output))
+    return 0
+
+
 def summary(results) -> int:
     """The end of a run: the best result, errors in one line each; 1 where trials failed."""
     best = results.best_metrics
@@ -230,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--port", type=_count, help="default: the first free one from 6006")
     board.add_argument("--host", help="address to bind (default 127.0.0.1, this machine only)")
     board.set_defaults(handler=_tensorboard)
+
+    report = commands.add_parser("report", help="the static HTML report of an experiment, or a comparison of several")
+    report.add_argument("directories", nargs="+", metavar="DIR")
+    report.add_argument("--output", metavar="FILE",
+                        help="default: DIR/report.html, or DIR1/comparison.html for several; plots beside it")
+    report.set_defaults(handler=_report)
+
+    export = commands.add_parser("export", help="the run table (a row per trial, best first) as a file")
+    export.add_argument("directory", metavar="DIR")
+    export.add_argument("--format", default="csv", help="csv (default) or parquet")
+    export.add_argument("--output", metavar="FILE", help="default: DIR/run_table.<format>")
+    export.set_defaults(handler=_export)
 
     submit = commands.add_parser("slurm", help="run an experiment file as a SLURM job on a multi-node Ray cluster")
     submit.add_argument("file")

@@ -130,7 +130,8 @@ class Results:
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
-        """A row per trial, best first: ``trial_id``, ``status``, ``iterations``, ``error``, ``node``,
+        """A row per trial, best first: ``trial_id``, ``status``, ``iterations``, ``duration_s``
+        (the ``time_total_s`` of its last report), ``error``, ``node``,
         ``config.<name>`` for every parameter (nested ones dotted), ``last.<metric>`` for
         every metric of its last report, and ``best.<metric>`` for the objective."""
         import pandas as pd
@@ -143,6 +144,9 @@ class Results:
                 "trial_id": t.trial_id,
                 "status": t.status,
                 "iterations": t.iterations,
+                # Training time, not wall time: a trial restored from a checkpoint (a retry,
+                # a resume, a PBT exploit) goes on from the time saved with it.
+                "duration_s": last.get("time_total_s"),
                 "error": t.error.strip().splitlines()[-1] if t.error else None,
                 # The SLURM node (or else the host) that ran the last report.
                 "node": last.get("node") or last.get("hostname"),

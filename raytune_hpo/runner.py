@@ -302,6 +302,8 @@ def trial_name(trial) -> str:
 
 
 def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
+    from raytune_hpo.tracking._report import write_report_or_warn
+
     _ensure_ray()
     # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
     # so Ray's warning about frequent snapshots is off.
@@ -314,7 +316,9 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
     with _environment(**settings):
         tuner.fit()
     end_session(path)
-    return Results(path)
+    results = Results(path)
+    write_report_or_warn(results)  # DIR/report.html; a failure is a one-line warning
+    return results
 
 
 def _ray_verbosity(verbose: int) -> int:

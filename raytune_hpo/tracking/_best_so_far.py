@@ -1,0 +1,43 @@
+"""The best result of an experiment as it went, against the budget spent: cumulative training
+iterations (every report of every trial is one) and wall time.
+
+Reports are put in the order they were made by their ``timestamp`` (Ray's, in whole seconds);
+reports of the same second keep the order of the trials' numbers, which changes nothing of the
+best at the end of that second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from raytune_hpo.results import Results, _finite
+
+
+@dataclass(frozen=True)
+class BestSoFar:
+    iterations: list[int]  # reports made so far, all trials together
+    seconds: list[float]  # wall time since the first trial started
+    values: list[float]  # the best finite metric so far; NaN before the first
+
+
+def best_so_far(results: Results) -> BestSoFar:
+    reports = sorted(
+        (r.get("timestamp", 0), trial, row, r)
+        for trial, t in enumerate(results.trials) for row, r in enumerate(t.history)
+    )
+    start = min(
+        (t.history[0].get("timestamp", 0) - t.history[0].get("time_this_iter_s", 0)
+         for t in results.trials if t.history),
+        default=0,
+    )
+    better = min if results.mode == "min" else max
+    best, trace = math.nan, BestSoFar([], [], [])
+    for count, (timestamp, _, _, report) in enumerate(reports, start=1):
+        value = report.get(results.metric)
+        if _finite(value):
+            best = value if math.isnan(best) else better(best, value)
+        trace.iterations.append(count)
+        trace.seconds.append(max(timestamp - start, 0.0))
+        trace.values.append(best)
+    return trace

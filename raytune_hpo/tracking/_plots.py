@@ -1,0 +1,202 @@
+"""The report's plots, drawn on matplotlib's Agg canvas into PNG bytes.
+
+Figures are made with ``matplotlib.figure.Figure``, not pyplot: no display is needed, and the
+user's own pyplot state (backend, open figures) is left alone when a run ends with a report.
+Trials are coloured by their best value of the metric, the best brightest, in every plot.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+from raytune_hpo._library import require
+from raytune_hpo.results import Results, Trial, _finite
+from raytune_hpo.tracking._best_so_far import BestSoFar
+from raytune_hpo.tracking._importance import Importance
+from raytune_hpo.tracking._parameters import LOG_SPAN, Parameter
+
+DPI = 100
+LABEL_CHARS = 24  # longer category labels are cut: they would cover the neighbouring axis
+
+
+def best_so_far_figure(traces: Sequence[tuple[str | None, BestSoFar]], metric: str, mode: str) -> bytes:
+    """Best so far against cumulative iterations and against wall time; one line per trace,
+    named in a legend where there are several (a comparison)."""
+    fig = _figure(10, 3.8)
+    by_iterations, by_time = fig.subplots(1, 2, sharey=True)
+    for name, trace in traces:
+        by_iterations.step(trace.iterations, trace.values, where="post", label=name)
+        by_time.step(trace.seconds, trace.values, where="post", label=name)
+    by_iterations.set_xlabel("training iterations, all trials together")
+    by_time.set_xlabel("wall time since the first trial started (s)")
+    by_iterations.set_ylabel(f"best {metric} so far ({mode})")
+    _scale(by_iterations, [v for _, trace in traces for v in trace.values])
+    if len(traces) > 1:
+        by_time.legend(fontsize="small")
+    for ax in (by_iterations, by_time):
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
+    """The metric of every trial against its training iteration. A trial the scheduler
+    stopped ends with an x, one that failed with a red circle; a trial restarted from another
+    trial's checkpoint (PBT) is drawn in segments."""
+    from matplotlib.lines import Line2D
+
+    metric = results.metric
+    fig = _figure(9, 4.5)
+    ax = fig.subplots()
+    colour = _colours(fig, ax, [_best(t, results) for t in results.trials], metric, results.mode)
+    errored = 0
+    for t in results.trials:
+        reports = [r for r in t.history if _finite(r.get(metric))]
+        if not reports:
+            continue
+        c = colour(_best(t, results))
+        for segment in _segments(reports):
+            ax.plot([r.get("training_iteration") for r in segment], [r[metric] for r in segment],
+                    color=c, lw=1.2, alpha=0.85)
+        end = (reports[-1].get("training_iteration"), reports[-1][metric])
+        if t.trial_id in stopped:
+            ax.plot(*end, marker="x", ms=8, mew=2, color=c, ls="none")
+        elif t.status == "ERROR":
+            errored += 1
+            ax.plot(*end, marker="o", ms=8, mfc="none", mec="red", mew=1.5, ls="none")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel(metric)
+    _scale(ax, [r.get(metric) for t in results.trials for r in t.history])
+    ax.grid(alpha=0.3)
+    legend = [Line2D([], [], color="grey", lw=1.2, label="a trial (colour: its best value)")]
+    if stopped:
+        legend.append(Line2D([], [], color="grey", marker="x", ms=8, mew=2, ls="none",
+                             label=f"stopped early by the scheduler ({len(stopped)})"))
+    if errored:
+        legend.append(Line2D([], [], marker="o", ms=8, mfc="none", mec="red", ls="none",
+                             label=f"ended with an error ({errored})"))
+    ax.legend(handles=legend, fontsize="small", loc="best")
+    return _png(fig)
+
+
+def parallel_coordinates_figure(params: list[Parameter], objective: list[float], metric: str, mode: str) -> bytes:
+    """One vertical axis per parameter, then the metric; one line per trial. Numbers run from
+    their least (bottom) to their greatest (top), categories are evenly spaced."""
+    fig = _figure(max(6.0, 1.6 * (len(params) + 1)), 4.5)
+    ax = fig.subplots()
+    colour = _colours(fig, ax, objective, metric, mode)
+    metric_axis = Parameter(metric, tuple(objective), None, False, _is_log(objective))
+    axes = params + [metric_axis]
+    columns = [_normalised(p) for p in axes]
+    rows = [i for i, v in enumerate(objective) if math.isfinite(v)]
+    # The best last, on top of the others.
+    rows.sort(key=lambda i: objective[i], reverse=mode == "min")
+    for i in rows:
+        ax.plot(range(len(axes)), [column[i] for column in columns], color=colour(objective[i]), lw=1.2, alpha=0.8)
+    for x, p in enumerate(axes):
+        ax.axvline(x, color="black", lw=0.8)
+        for y, text in _ticks(p):
+            ax.text(x + 0.03, y, text, fontsize="x-small", va="center", ha="left",
+                    bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
+    ax.set_xticks(range(len(axes)), [p.name + (" (log)" if p.log else "") for p in axes],
+                  rotation=20 if len(axes) > 5 else 0)
+    ax.set_xlim(-0.1, len(axes) - 0.6)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_yticks([])
+    return _png(fig)
+
+
+def importance_figure(result: Importance) -> bytes:
+    fig = _figure(7, 0.5 + 0.4 * len(result.scores))
+    ax = fig.subplots()
+    names = list(result.scores)[::-1]  # the largest at the top
+    ax.barh(names, [result.scores[n] for n in names], color="tab:blue")
+    ax.set_xlabel(f"importance: {result.method}")
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def _figure(width: float, height: float):
+    require("matplotlib", "report", "the report")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _best(trial: Trial, results: Results) -> float:
+    report = trial.best_report(results.metric, results.mode)
+    return report[results.metric] if report else math.nan
+
+
+def _colours(fig, ax, values: Sequence[float], metric: str, mode: str):
+    """A colour for each value of the metric, the best brightest, with its colour bar."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = [v for v in values if math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    norm = (LogNorm if _is_log(finite) else Normalize)(low, high if high > low else low + 1)
+    cmap = colormaps["viridis" if mode == "max" else "viridis_r"]
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric}")
+    return lambda v: cmap(norm(v)) if math.isfinite(v) else "lightgrey"
+
+
+def _segments(reports: list[dict]) -> list[list[dict]]:
+    """Runs of reports with consecutive iterations and one configuration: a trial that went
+    on from another's checkpoint (PBT's exploit) jumps to its iteration, with a new one."""
+    segments = [[reports[0]]]
+    for previous, report in zip(reports, reports[1:]):
+        if (report.get("training_iteration") == previous.get("training_iteration", 0) + 1
+                and report.get("config") == previous.get("config")):
+            segments[-1].append(report)
+        else:
+            segments.append([report])
+    return segments
+
+
+def _is_log(values: Sequence[float]) -> bool:
+    finite = [v for v in values if _finite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= LOG_SPAN
+
+
+def _scale(ax, values: Sequence[float]) -> None:
+    if _is_log(values):
+        ax.set_yscale("log")
+
+
+def _normalised(p: Parameter) -> list[float]:
+    """Positions on the axis, 0 to 1."""
+    positions = p.positions()
+    if p.categories is not None:
+        return [v / max(len(p.categories) - 1, 1) for v in positions]
+    finite = [v for v in positions if math.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    return [(v - low) / (high - low) if high > low else 0.5 for v in positions]
+
+
+def _ticks(p: Parameter) -> list[tuple[float, str]]:
+    if p.categories is not None:
+        last = max(len(p.categories) - 1, 1)
+        return [(i / last, _cut(text)) for i, text in enumerate(p.categories)]
+    finite = [v for v in p.positions() if math.isfinite(v)]
+    if not finite:
+        return []
+    low, high = min(finite), max(finite)
+    ticks = [(0.0, low), (0.5, (low + high) / 2), (1.0, high)] if high > low else [(0.5, low)]
+    return [(y, f"{10 ** v if p.log else v:.3g}") for y, v in ticks]
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
