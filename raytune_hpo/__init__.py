@@ -1,8 +1,8 @@
 """raytune-hpo: hyperparameter optimisation of deep-learning models on GPU clusters, on Ray Tune.
 
     >>> import raytune_hpo as hpo
-    >>> sorted(hpo.SEARCHERS)[:3]
-    ['bohb', 'grid', 'optuna']
+    >>> sorted(hpo.SEARCHERS)[:2]
+    ['bohb', 'cmaes']
 
 See README.md for the whole API; every public name is re-exported here.
 """
@@ -10,7 +10,7 @@ See README.md for the whole API; every public name is re-exported here.
 from raytune_hpo.errors import ConfigError, install_excepthook
 from raytune_hpo.results import Results, Trial, load
 from raytune_hpo.runner import resume, run
-from raytune_hpo.schedulers import SCHEDULERS
+from raytune_hpo.schedulers import SCHEDULERS, hyperband_brackets
 from raytune_hpo.searchers import SEARCHERS
 from raytune_hpo.space import (
     Space,
@@ -36,6 +36,7 @@ __all__ = [
     "cache",
     "choice",
     "grid",
+    "hyperband_brackets",
     "load",
     "load_checkpoint",
     "loguniform",

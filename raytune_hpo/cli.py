@@ -17,11 +17,11 @@ def _list(args: argparse.Namespace) -> int:
     for s in SEARCHERS.values():
         needs = f"  [needs scheduler {' or '.join(s.schedulers)}]" if s.schedulers else ""
         extra = f"  (extra: {s.extra})" if s.extra else ""
-        print(f"  {s.name:<10} {s.summary}{extra}{needs}")
+        print(f"  {s.name:<16} {s.summary}{extra}{needs}")
     print("schedulers:")
     for s in SCHEDULERS.values():
         needs = f"  [needs searcher {' or '.join(s.searchers)}]" if s.searchers else ""
-        print(f"  {s.name:<10} {s.summary}{needs}")
+        print(f"  {s.name:<16} {s.summary}{needs}")
     return 0
 
 
@@ -132,7 +132,14 @@ def budget(plan) -> str:
             r *= eta
         lines.append(f"ASHA rungs at iterations {', '.join(str(int(x)) for x in rungs)}; "
                      f"the top 1/{eta:g} of each rung goes on, up to {plan.max_t}")
-    elif plan.scheduler.name in ("hyperband", "bohb") and plan.max_t:
+    elif plan.scheduler.name == "sha":
+        rungs = plan.scheduler_alg._make_plans(None)[0]
+        lines.append("SHA rungs: trials x iterations " + " -> ".join(f"{n} x {r}" for n, r in rungs))
+    elif plan.scheduler.name == "hyperband":
+        from raytune_hpo.schedulers._hyperband_li import describe
+
+        lines.extend(describe(plan.max_t, eta))
+    elif plan.scheduler.name in ("hyperband_async", "bohb") and plan.max_t:
         import math
 
         s_max = int(math.log(plan.max_t) / math.log(eta) + 1e-9)
@@ -315,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"raytune-hpo: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `raytune-hpo list | head`: the reader has gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

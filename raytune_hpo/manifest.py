@@ -19,7 +19,8 @@ import time
 from typing import Any, Mapping
 
 MANIFEST_FILE = "manifest.json"
-LIBRARIES = ("raytune-hpo", "ray", "torch", "numpy", "hyperopt", "optuna", "ConfigSpace", "hpbandster")
+LIBRARIES = ("raytune-hpo", "ray", "torch", "numpy", "hyperopt", "optuna", "ConfigSpace", "hpbandster",
+             "scipy", "cmaes", "nevergrad")
 
 
 def _now() -> str:

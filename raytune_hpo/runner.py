@@ -160,11 +160,12 @@ def _plan(
     search_alg, param_space = searcher_info.build(
         SearcherRequest(searcher, space, metric, mode, seed, max_concurrent, searcher_options)
     )
-    scheduler_alg = scheduler_info.build(
-        SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options)
-    )
     if num_samples is None:
         num_samples = 1 if searcher == "grid" else 10
+    scheduler_alg = scheduler_info.build(
+        SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options,
+                         num_samples, max_concurrent, time_budget_s)
+    )
 
     name = name if name is not None else f"{getattr(trainable, '__name__', 'trainable')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):

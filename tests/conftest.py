@@ -7,6 +7,7 @@ import math
 import pytest
 
 import raytune_hpo as hpo
+from raytune_hpo.space import Integer
 
 
 @pytest.fixture(scope="session")
@@ -50,4 +51,18 @@ BOWL_SPACE = {
     "kind": hpo.choice(["a", "b", "c"]),
     "n": hpo.randint(1, 6),
     "iterations": 9,
+}
+
+# Every kind of parameter the searchers take: log and quantized floats and integers, a
+# choice, and a nested group with a constant.
+EVERY_KIND_SPACE = {
+    "x": hpo.uniform(-1.0, 1.0),
+    "lr": hpo.loguniform(1e-5, 1e-1),
+    "drop": hpo.quniform(0.0, 0.5, 0.1),
+    "decay": hpo.qloguniform(1e-4, 1e-1, 1e-4),
+    "layers": hpo.randint(1, 5),
+    "width": Integer(8, 513, log=True),
+    "batch": Integer(16, 257, q=16),
+    "act": hpo.choice(["relu", "gelu", "tanh"]),
+    "opt": {"name": "sgd", "nesterov": hpo.choice([True, False])},
 }

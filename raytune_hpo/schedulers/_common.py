@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,6 +44,30 @@ class SnapshotWhenTrialsEnd:
         self._snapshot_after_this_step(tune_controller)
 
 
+class Objective:
+    """Mixed into our own schedulers: the metric and mode come from Ray's TuneConfig, and
+    ``score`` turns a reported value into one where higher is better (NaN the worst)."""
+
+    _metric: str | None = None
+    _mode: str | None = None
+
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        if (self._metric and metric) or (self._mode and mode):
+            return False
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        return True
+
+    def score(self, value: Any) -> float:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return -math.inf
+        if math.isnan(value):
+            return -math.inf
+        return value if self._mode == "max" else -value
+
+
 @dataclass(frozen=True)
 class SchedulerRequest:
     name: str
@@ -50,6 +75,10 @@ class SchedulerRequest:
     searcher: str
     max_t: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # From run(): schedulers whose rungs wait for every trial (sha, hyperband) check them.
+    num_samples: int | None = None
+    max_concurrent: int | None = None
+    time_budget_s: float | None = None
 
     def library_options(
         self, target: Callable, defaults: Mapping[str, Any] | None = None,

@@ -1,6 +1,7 @@
-"""``hyperband`` and ``bohb``: Hyperband's brackets of successive halving (Li et al. 2018),
-as Ray runs them; ``bohb`` is the variant that tells the BOHB searcher which trials pause,
-and is what ``hyperband`` becomes under the ``bohb`` searcher."""
+"""``hyperband_async`` and ``bohb``: Hyperband's brackets of successive halving as Ray runs
+them (``HyperBandScheduler``: brackets filled as trials arrive, smallest first — not the
+paper's Algorithm 1, which is ``hyperband``, in ``_hyperband_li``); ``bohb`` is the variant
+that tells the BOHB searcher which trials pause."""
 
 from ray.tune.schedulers import HyperBandForBOHB, HyperBandScheduler
 

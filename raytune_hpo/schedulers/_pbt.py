@@ -8,6 +8,8 @@ explored configuration is brought back into the space (Ray's perturbation multip
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from ray.tune.schedulers import PopulationBasedTraining
 
 from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
@@ -28,24 +30,37 @@ class ProjectToSpace:
         return self.space.project(config)
 
 
-def mutations(space: Space) -> dict:
-    """Ray domains (and lists, for choices) of every parameter PBT can perturb, nested."""
+def per_parameter(space: Space, entry: Callable[[Any, Any], Any]) -> dict:
+    """``entry(param, ray_domain)`` for every parameter of the space, nested as in the space;
+    parameters for which it is None are left out. PBT's mutations and PB2's bounds."""
     ray_space = space.to_ray()
     out: dict = {}
     for name, param in space.params.items():
-        if not isinstance(param, (Float, Integer, Choice, Grid)):
-            continue
         keys = name.split("/")
-        node, target = ray_space, out
+        node = ray_space
         for key in keys[:-1]:
-            node, target = node[key], target.setdefault(key, {})
-        if isinstance(param, Choice):
-            target[keys[-1]] = list(param.options)
-        elif isinstance(param, Grid):
-            target[keys[-1]] = list(param.values)
-        else:
-            target[keys[-1]] = node[keys[-1]]
+            node = node[key]
+        value = entry(param, node[keys[-1]])
+        if value is None:
+            continue
+        target = out
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
     return out
+
+
+def _mutation(param, domain):
+    if isinstance(param, Choice):
+        return list(param.options)
+    if isinstance(param, Grid):
+        return list(param.values)
+    return domain if isinstance(param, (Float, Integer)) else None
+
+
+def mutations(space: Space) -> dict:
+    """Ray domains (and lists, for choices) of every parameter PBT can perturb, nested."""
+    return per_parameter(space, _mutation)
 
 
 def build_pbt(request: SchedulerRequest):

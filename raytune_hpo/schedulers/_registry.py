@@ -35,8 +35,21 @@ _SCHEDULERS = [
         stops_at_max_t=True,
     ),
     SchedulerInfo(
-        "hyperband", "Hyperband brackets of successive halving",
+        "hyperband", "Hyperband as in Li et al. 2018, Algorithm 1: brackets of synchronous successive halving",
+        f"{_PACKAGE}._hyperband_li:build_hyperband", proposes_upfront=True, stops_at_max_t=True,
+    ),
+    SchedulerInfo(
+        "hyperband_async", "Ray's HyperBandScheduler: Hyperband brackets filled as trials arrive",
         f"{_PACKAGE}._hyperband:build_hyperband", proposes_upfront=True, stops_at_max_t=True,
+    ),
+    SchedulerInfo(
+        "sha", "synchronous successive halving: one bracket, each rung waits for every trial",
+        f"{_PACKAGE}._sha:build_sha", proposes_upfront=True, stops_at_max_t=True,
+    ),
+    SchedulerInfo(
+        "threshold", "early stopping by rules: a metric threshold at an iteration, a share of "
+        "the iteration or time budget, the worst percentile at milestones",
+        f"{_PACKAGE}._threshold:build_threshold",
     ),
     SchedulerInfo(
         "bohb", "Hyperband for the BOHB searcher", f"{_PACKAGE}._hyperband:build_hyperband",
@@ -45,6 +58,10 @@ _SCHEDULERS = [
     SchedulerInfo(
         "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",
         f"{_PACKAGE}._pbt:build_pbt", searchers=("random", "grid"), needs_checkpoints=True,
+    ),
+    SchedulerInfo(
+        "pb2", "population-based bandits: PBT whose explore step is a GP bandit (scikit-learn)",
+        f"{_PACKAGE}._pb2:build_pb2", searchers=("random",), needs_checkpoints=True,
     ),
 ]
 

@@ -50,6 +50,12 @@ class CompletingSearcher:
         return self._hpo_space.complete(suggestion)
 
 
+def searchable(request: SearcherRequest) -> dict[str, Any]:
+    """The space's parameters by path; a grid or a Ray-sampled domain (only ``grid`` and
+    ``random`` take them) is refused in one line naming it and this searcher."""
+    return dict(request.space._searchable(request.name))
+
+
 def limit_concurrency(searcher, max_concurrent: int | None):
     if not max_concurrent:
         return searcher

@@ -16,7 +16,7 @@ from raytune_hpo.results import Results
 # Schedulers that never end a trial before max_t: a short trial there ended by itself.
 NEVER_STOP = frozenset({"fifo", "pbt", "pb2"})
 # Schedulers of successive halving, whose stops are rungs (names as in DESIGN.md).
-SUCCESSIVE_HALVING = frozenset({"sha", "asha", "hyperband", "bohb"})
+SUCCESSIVE_HALVING = frozenset({"sha", "asha", "hyperband", "hyperband_async", "bohb"})
 
 
 @dataclass(frozen=True)

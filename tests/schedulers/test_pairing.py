@@ -19,6 +19,10 @@ from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
         ("optuna", "pbt", "searcher: scheduler 'pbt' cannot run with searcher 'optuna'; it needs searcher 'random' or 'grid'"),
         ("random", "pbt", "scheduler: 'pbt' hands a trial's weights to another through checkpoints, but multi_fidelity_bowl() never calls hpo.load_checkpoint()"),
         ("random", "asah", "scheduler: unknown name 'asah'; choose one of fifo, median, asha"),
+        ("bohb", "hyperband_async", "scheduler: searcher 'bohb' cannot run with scheduler 'hyperband_async'; it needs scheduler 'bohb' or 'hyperband'"),
+        ("bohb", "sha", "scheduler: searcher 'bohb' cannot run with scheduler 'sha'; it needs scheduler 'bohb' or 'hyperband'"),
+        ("grid", "pb2", "searcher: scheduler 'pb2' cannot run with searcher 'grid'; it needs searcher 'random'"),
+        ("optuna", "pb2", "searcher: scheduler 'pb2' cannot run with searcher 'optuna'; it needs searcher 'random'"),
     ],
 )
 def test_invalid_pairing_is_refused_before_anything_starts(storage, searcher, scheduler, message):

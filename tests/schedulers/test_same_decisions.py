@@ -1,5 +1,5 @@
-"""With the same trials and the same results, our ASHA and Hyperband stop the same trials at
-the same iterations as Ray Tune's own schedulers do under plain Ray Tune."""
+"""With the same trials and the same results, our ASHA and Ray's Hyperband (``hyperband_async``)
+stop the same trials at the same iterations as Ray Tune's own schedulers do under plain Ray Tune."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def descend(config: dict) -> None:
     ("name", "ray_scheduler"),
     [
         ("asha", ASHAScheduler(time_attr="training_iteration", max_t=9, grace_period=1, reduction_factor=3)),
-        ("hyperband", HyperBandScheduler(time_attr="training_iteration", max_t=9, reduction_factor=3)),
+        ("hyperband_async", HyperBandScheduler(time_attr="training_iteration", max_t=9, reduction_factor=3)),
     ],
 )
 def test_same_trials_stopped_at_the_same_iterations(ray_cluster, storage, name, ray_scheduler):

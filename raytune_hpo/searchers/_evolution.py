@@ -1,0 +1,255 @@
+"""``evolution``: a genetic algorithm, written here (no library), as a Ray Tune ``Searcher``.
+
+A steady-state GA suited to trials that finish one at a time:
+
+- the first ``population_size`` trials (10) are random configurations (seeded);
+- every later trial is a child: two parents, each the best of ``tournament_size`` (3)
+  members of the population drawn at random (tournament selection), are mixed gene by gene
+  with probability 1/2 each (uniform crossover; with probability ``1 - crossover_rate``
+  the child is a copy of the first parent), then each gene mutates with probability
+  ``mutation_rate`` (1 / number of parameters); a child identical to a parent has one gene
+  mutated at least, and one identical to a configuration already proposed is bred anew;
+- the population is the ``population_size`` most recently finished trials (a new one pushes
+  out the oldest, as in regularized evolution, Real et al. 2019), except the ``elitism`` (2)
+  best so far, which never leave (elitism). A failed trial, or one without a finite metric,
+  does not enter it.
+
+Mutation, by parameter kind:
+
+- ``uniform``/``loguniform`` floats: a Gaussian step of ``mutation_scale`` (0.1) in the
+  parameter's range scaled to [0, 1] (of its logarithm for log-scaled ones), reflected at
+  the bounds; ``quniform``/``qloguniform`` ones are then rounded onto their grid;
+- ``randint`` integers: half the time a step of ±1 (±q), else a fresh uniform draw
+  (log-uniform where the integer is log-scaled);
+- ``choice`` parameters: another of the options, uniformly.
+
+It searches every primitive except ``hpo.grid`` and Ray-sampled domains (``sample_from``,
+``randn``), which only ``grid`` and ``random`` take: they are refused in one line. Nested
+groups are searched by path; conditional parameters cannot be written in a space.
+
+With ``seed=`` and ``max_concurrent=1`` the sequence of configurations is the same on every
+run. The whole state (population, trials running, random generator) is saved with the
+experiment, so after ``hpo.resume`` the search goes on where it stopped.
+
+Options: ``population_size``, ``tournament_size``, ``crossover_rate`` (0.8),
+``mutation_rate``, ``mutation_scale``, ``elitism``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import Any, Mapping
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.searchers._common import (
+    CompletingSearcher,
+    SearcherRequest,
+    limit_concurrency,
+    searchable,
+)
+from raytune_hpo.space import Choice, Float, Integer
+
+Genes = dict  # parameter path -> value: floats and integers as in the configuration, choices as indices
+
+_NOVELTY_TRIES = 20  # children drawn before a duplicate configuration is accepted
+
+
+class GeneticAlgorithm(Searcher):
+    """The algorithm on raw genes (choices as indices); :class:`EvolutionSearcher` completes
+    its suggestions through the space."""
+
+    def __init__(
+        self,
+        params: Mapping[str, Float | Integer | Choice],
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+        population_size: int = 10,
+        tournament_size: int = 3,
+        crossover_rate: float = 0.8,
+        mutation_rate: float | None = None,
+        mutation_scale: float = 0.1,
+        elitism: int = 2,
+    ):
+        super().__init__(metric=metric, mode=mode)
+        _check_int("population_size", population_size, 2)
+        _check_int("tournament_size", tournament_size, 1)
+        _check_int("elitism", elitism, 0)
+        _check_fraction("crossover_rate", crossover_rate)
+        if mutation_rate is not None:
+            _check_fraction("mutation_rate", mutation_rate)
+        if not _is_real(mutation_scale) or mutation_scale <= 0:
+            raise ConfigError(
+                f"searcher_options.mutation_scale: must be a positive number, got {mutation_scale!r}"
+            )
+        self.params = dict(params)
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = 1 / len(self.params) if mutation_rate is None else mutation_rate
+        self.mutation_scale = mutation_scale
+        self.elitism = min(elitism, population_size)
+        self._rng = np.random.default_rng(seed)
+        self._population: list[dict] = []  # {"genes", "score" (lower is better), "born"}
+        self._pending: dict[str, Genes] = {}
+        self._seen: set = set()
+        self._proposed = 0
+        self._finished = 0
+
+    # -- Ray's Searcher interface --------------------------------------------------------------
+
+    def suggest(self, trial_id: str) -> dict | None:
+        for _ in range(_NOVELTY_TRIES):
+            genes = self._breed() if self._population and self._proposed >= self.population_size else self._random()
+            if _key(genes) not in self._seen:
+                break
+        self._seen.add(_key(genes))
+        self._pending[trial_id] = genes
+        self._proposed += 1
+        return dict(genes)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        genes = self._pending.pop(trial_id, None)
+        value = None if (error or not result) else result.get(self.metric)
+        if genes is None or not _is_real(value):
+            return
+        score = float(value) if self.mode != "max" else -float(value)
+        self._population.append({"genes": genes, "score": score, "born": self._finished})
+        self._finished += 1
+        if len(self._population) > self.population_size:
+            elite = set(map(id, sorted(self._population, key=lambda m: m["score"])[: self.elitism]))
+            oldest = min((m for m in self._population if id(m) not in elite), key=lambda m: m["born"])
+            self._population.remove(oldest)
+
+    def get_state(self) -> dict:
+        return {
+            "rng": self._rng.bit_generator.state, "population": self._population,
+            "pending": self._pending, "seen": self._seen, "proposed": self._proposed,
+            "finished": self._finished,
+        }
+
+    def set_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._population, self._pending, self._seen = state["population"], state["pending"], state["seen"]
+        self._proposed, self._finished = state["proposed"], state["finished"]
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    # -- the operators -------------------------------------------------------------------------
+
+    def _random(self) -> Genes:
+        return {name: self._sample(p) for name, p in self.params.items()}
+
+    def _sample(self, p) -> Any:
+        if isinstance(p, Choice):
+            return int(self._rng.integers(len(p.options)))
+        if isinstance(p, Integer):
+            if p.log:
+                return p.coerce(math.floor(math.exp(self._rng.uniform(math.log(p.low), math.log(p.high)))))
+            return p.coerce(int(self._rng.integers(p.low, p.high)))
+        return p.coerce(_from_unit(p, self._rng.uniform()))
+
+    def tournament(self, exclude: dict | None = None) -> dict:
+        """The best of ``tournament_size`` members drawn without replacement (``exclude``
+        left out when another member is there)."""
+        pool = [m for m in self._population if m is not exclude] or self._population
+        drawn = self._rng.choice(len(pool), size=min(self.tournament_size, len(pool)), replace=False)
+        return min((pool[i] for i in drawn), key=lambda m: m["score"])
+
+    def crossover(self, a: Genes, b: Genes) -> Genes:
+        """Uniform crossover: each gene from ``a`` or ``b`` with probability 1/2."""
+        return {name: (a if self._rng.random() < 0.5 else b)[name] for name in self.params}
+
+    def mutate(self, genes: Genes, force: bool = False) -> Genes:
+        """Each gene mutated with probability ``mutation_rate``; ``force``: one at least."""
+        names = [n for n in self.params if self._rng.random() < self.mutation_rate]
+        if force and not names:
+            names = [list(self.params)[int(self._rng.integers(len(self.params)))]]
+        return {n: self.mutate_gene(self.params[n], v) if n in names else v for n, v in genes.items()}
+
+    def mutate_gene(self, p, value: Any) -> Any:
+        if isinstance(p, Choice):
+            others = [i for i in range(len(p.options)) if i != value]
+            return int(self._rng.choice(others)) if others else value
+        if isinstance(p, Integer):
+            if self._rng.random() >= 0.5:
+                return self._sample(p)
+            step = (p.q or 1) * (1 if self._rng.random() < 0.5 else -1)
+            if not p.low <= value + step <= p.high - 1:
+                step = -step
+            return p.coerce(value + step)
+        u = _to_unit(p, value) + self._rng.normal(0.0, self.mutation_scale)
+        return p.coerce(_from_unit(p, _reflect(u)))
+
+    def _breed(self) -> Genes:
+        first = self.tournament()
+        parents = [first["genes"]]
+        if len(self._population) > 1 and self._rng.random() < self.crossover_rate:
+            parents.append(self.tournament(exclude=first)["genes"])
+        child = self.crossover(*parents) if len(parents) == 2 else dict(parents[0])
+        child = self.mutate(child)
+        if any(child == p for p in parents):
+            child = self.mutate(child, force=True)
+        return child
+
+
+class EvolutionSearcher(CompletingSearcher, GeneticAlgorithm):
+    pass
+
+
+def build_evolution(request: SearcherRequest):
+    params = searchable(request)
+    kwargs = request.library_options(
+        GeneticAlgorithm.__init__, reserved=("params", "metric", "mode", "seed")
+    )
+    searcher = EvolutionSearcher(
+        hpo_space=request.space, params=params, metric=request.metric, mode=request.mode,
+        seed=request.seed, **kwargs,
+    )
+    return limit_concurrency(searcher, request.max_concurrent), {}
+
+
+def _to_unit(p: Float, value: float) -> float:
+    if p.log:
+        return (math.log(value) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+    return (value - p.low) / (p.high - p.low)
+
+
+def _from_unit(p: Float, u: float) -> float:
+    if p.log:
+        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
+    return p.low + u * (p.high - p.low)
+
+
+def _reflect(u: float) -> float:
+    """``u`` folded into [0, 1] by reflection at the bounds."""
+    u = abs(u) % 2.0
+    return 2.0 - u if u > 1.0 else u
+
+
+def _key(genes: Genes) -> tuple:
+    return tuple(sorted(genes.items()))
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"searcher_options.{name}: must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    if not _is_real(value) or not 0 <= value <= 1:
+        raise ConfigError(f"searcher_options.{name}: must be a number in [0, 1], got {value!r}")

@@ -1,0 +1,244 @@
+"""``sha``: synchronous successive halving. The rung arithmetic and a bracket's decisions
+without Ray; then a real run whose rungs hold exactly the promoted counts."""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import pytest
+
+import raytune_hpo as hpo
+from raytune_hpo.schedulers._sha import Bracket, sha_rungs
+
+
+@pytest.mark.parametrize(("args", "rungs"), [
+    ((27, 1, 3, 9), [(27, 1), (9, 3), (3, 9)]),
+    ((27, 1, 3, 27), [(27, 1), (9, 3), (3, 9), (1, 27)]),
+    ((27, 1, 3, 10), [(27, 1), (9, 3), (3, 9), (1, 10)]),   # max_t is the last rung
+    ((16, 2, 2, 16), [(16, 2), (8, 4), (4, 8), (2, 16)]),
+    ((10, 1, 3, 9), [(10, 1), (3, 3), (1, 9)]),
+    ((5, 1, 3, 27), [(5, 1), (1, 3), (1, 9), (1, 27)]),      # at least one trial goes on
+    ((8, 9, 3, 9), [(8, 9)]),                                # grace = max_t: no early stop
+    ((9, 1, 2.5, 10), [(9, 1), (3, 2), (1, 6), (1, 10)]),     # r_i = floor(grace · η^i)
+])
+def test_rungs(args, rungs):
+    assert sha_rungs(*args) == rungs
+
+
+def run_bracket(bracket: Bracket, curves: dict[str, list[float]]) -> dict[str, int]:
+    """Drive a bracket as the scheduler does, one iteration of every runnable trial at a
+    time; return each trial's iterations when it stopped."""
+    for t in curves:
+        bracket.add(t)
+    at = {t: 0 for t in curves}
+    done: dict[str, int] = {}
+    while len(done) < len(curves):
+        progressed = False
+        for t, curve in curves.items():
+            if t in done or bracket.waiting(t):
+                continue
+            at[t] += 1
+            progressed = True
+            if bracket.report(t, at[t], -curve[at[t] - 1]) == "done":
+                done[t] = at[t]
+        promoted, stopped = bracket.decide()
+        for t in stopped:
+            done[t] = at[t]
+        assert progressed or promoted or stopped, "the bracket is stuck"
+    return done
+
+
+def test_a_rung_waits_until_full_then_promotes_the_top_third():
+    # 27 trials with losses x_k + 1/t: trial k is k-th best at every rung.
+    curves = {f"t{k:02d}": [k / 100 + 1 / t for t in range(1, 10)] for k in range(27)}
+    stops = run_bracket(Bracket(sha_rungs(27, 1, 3, 9), 3), curves)
+    assert collections.Counter(stops.values()) == {1: 18, 3: 6, 9: 3}
+    assert [t for t, i in stops.items() if i == 9] == ["t00", "t01", "t02"]
+    assert sorted(t for t, i in stops.items() if i >= 3) == [f"t{k:02d}" for k in range(9)]
+
+
+def test_rankings_use_the_score_at_the_rung_not_later_ones():
+    # b is worse than a at iteration 1, better afterwards: a goes on (2 trials, η 2).
+    bracket = Bracket(sha_rungs(2, 1, 2, 4), 2)
+    stops = run_bracket(bracket, {"a": [1.0, 9.0, 9.0, 9.0], "b": [2.0, 0.0, 0.0, 0.0]})
+    assert stops == {"a": 4, "b": 1}
+
+
+def test_nothing_is_decided_before_the_bracket_is_full_or_closed():
+    bracket = Bracket([(3, 1), (1, 2)], 3)
+    bracket.add("a")
+    bracket.add("b")
+    assert bracket.report("a", 1, 0.0) == "wait" and bracket.report("b", 1, -1.0) == "wait"
+    assert bracket.decide() == ([], [])  # a third trial is due
+    bracket.closed = True  # the search is finished: only two will ever come
+    assert bracket.counts() == [2, 1] and bracket.decide() == (["a"], ["b"])
+
+
+def test_a_trial_that_ends_early_no_longer_holds_the_rung():
+    bracket = Bracket([(3, 2), (1, 4)], 3)
+    for t in "abc":
+        bracket.add(t)
+    assert bracket.report("a", 1, 0.0) == "continue"
+    assert bracket.report("a", 2, 0.0) == "wait" and bracket.report("b", 2, 1.0) == "wait"
+    assert bracket.decide() == ([], [])
+    bracket.end("c")  # errored, or returned before iteration 2
+    assert bracket.decide() == (["b"], ["a"])
+
+
+def test_nan_scores_rank_last():
+    from raytune_hpo.schedulers._common import Objective
+
+    objective = Objective()
+    objective.set_search_properties("loss", "min")
+    bracket = Bracket([(2, 1), (1, 2)], 2)
+    bracket.add("a")
+    bracket.add("b")
+    bracket.report("a", 1, objective.score(float("nan")))
+    bracket.report("b", 1, objective.score(5.0))
+    assert bracket.decide() == (["b"], ["a"])
+    assert math.isinf(objective.score("text"))
+
+
+def curve(config: dict) -> None:
+    """Loss x + 1/t over 9 iterations, resumed from its checkpoint when promoted."""
+    state = hpo.load_checkpoint()
+    for t in range((state or {"t": 0})["t"] + 1, 10):
+        hpo.report(loss=config["x"] + 1.0 / t, checkpoint={"t": t})
+
+
+def test_rungs_hold_exactly_the_promoted_counts(ray_cluster, storage):
+    xs = [round(0.037 * ((7 * k) % 27), 3) for k in range(27)]  # 27 distinct values, shuffled
+    res = hpo.run(curve, {"x": hpo.grid(xs)}, metric="loss", searcher="grid", scheduler="sha",
+                  max_t=9, resources={"cpu": 0.5}, storage=storage, name="sha", verbose=0,
+                  scheduler_options={"grace_period": 1, "reduction_factor": 3})
+    assert res.num_errors == 0 and len(res.trials) == 27
+    assert all(t.status == "TERMINATED" for t in res.trials)
+    iterations = {t.config["x"]: t.iterations for t in res.trials}
+    reached = {r: sum(i >= r for i in iterations.values()) for r in (1, 3, 9)}
+    assert reached == {1: 27, 3: 9, 9: 3}
+    assert collections.Counter(iterations.values()) == {1: 18, 3: 6, 9: 3}
+    assert sorted(x for x, i in iterations.items() if i >= 3) == sorted(xs)[:9]
+    assert sorted(x for x, i in iterations.items() if i == 9) == sorted(xs)[:3]
+    assert res.best_config["x"] == min(xs)
+    for t in res.trials:  # a promoted trial went on from where it paused
+        assert [r["training_iteration"] for r in t.history] == list(range(1, t.iterations + 1))
+
+
+@pytest.mark.parametrize(("scheduler", "options", "extra", "message"), [
+    ("sha", {"grace_period": 0}, {}, "scheduler_options.grace_period: must be an integer from 1 to max_t=9, got 0"),
+    ("sha", {"grace_period": 10}, {}, "scheduler_options.grace_period: must be an integer from 1 to max_t=9, got 10"),
+    ("sha", {"reduction_factor": 1}, {}, "scheduler_options.reduction_factor: must be a number >= 2, got 1"),
+    ("sha", {"brackets": 2}, {}, "scheduler_options.brackets: not an option of scheduler 'sha'; valid: grace_period, reduction_factor"),
+    ("hyperband", {"grace_period": 1}, {}, "scheduler_options.grace_period: not an option of scheduler 'hyperband'; valid: reduction_factor"),
+    ("hyperband", {"reduction_factor": "3"}, {}, "scheduler_options.reduction_factor: must be a number >= 2, got '3'"),
+    ("sha", {}, {"max_t": None}, "max_t: scheduler 'sha' needs max_t, the iterations of its last rung"),
+    ("hyperband", {}, {"max_concurrent": 2}, "max_concurrent: scheduler 'hyperband' pauses trials at each rung until all have reached it"),
+])
+def test_bad_options_are_refused_in_one_line(storage, scheduler, options, extra, message):
+    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+
+    kwargs = {"max_t": 9, "num_samples": 9, **extra}
+    with pytest.raises(hpo.ConfigError) as e:
+        hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler=scheduler,
+                scheduler_options=options, storage=storage, **kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_max_concurrent_as_large_as_the_experiment_is_fine(storage):
+    from raytune_hpo.runner import plan
+    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+
+    planned = plan(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler="sha", max_t=9,
+                   num_samples=9, max_concurrent=9, storage=storage, dry_run=True)
+    assert planned.scheduler.name == "sha"
+
+
+def test_a_resumed_bracket_replays_the_decisions_from_the_trials_histories():
+    """Interrupted while rung 1 waits: rebuilt from each trial's reports and whether it ended,
+    the bracket decides as the uninterrupted one would."""
+    curves = {f"t{k}": [(k * 7 % 9) / 10 + 1 / t for t in range(1, 10)] for k in range(9)}
+    plan = sha_rungs(9, 1, 3, 9)
+    whole = run_bracket(Bracket(plan, 3), curves)
+
+    first = Bracket(plan, 3)
+    for t in curves:
+        first.add(t)
+    history = {t: [] for t in curves}
+    for t, curve in curves.items():  # everyone to rung 0, then the rung is decided
+        history[t].append((1, -curve[0]))
+        first.report(t, 1, -curve[0])
+    promoted, stopped = first.decide()
+    survivor = promoted[0]  # one survivor reaches rung 1 (3), then the driver dies
+    for i in (2, 3):
+        history[survivor].append((i, -curves[survivor][i - 1]))
+        first.report(survivor, i, -curves[survivor][i - 1])
+
+    resumed = Bracket(plan, 3)
+    for t in curves:
+        resumed.add(t)
+        resumed.replay(t, history[t])
+        if t in stopped:
+            resumed.end(t)
+    assert resumed.decide() == (promoted, [])  # rung 0 again: the same trials go on
+    assert resumed.waiting(survivor)
+    at = {t: 3 if t == survivor else 1 for t in promoted}
+    done = {t: 1 for t in stopped}
+    while len(done) < len(curves):
+        for t in promoted:
+            if t not in done and not resumed.waiting(t):
+                at[t] += 1
+                if resumed.report(t, at[t], -curves[t][at[t] - 1]) == "done":
+                    done[t] = at[t]
+        for t in resumed.decide()[1]:
+            done[t] = at[t]
+    assert done == whole
+
+
+INTERRUPTED_SCRIPT = """
+import sys, time
+import raytune_hpo as hpo
+
+def slow(config):
+    state = hpo.load_checkpoint()
+    for t in range((state or {"t": 0})["t"] + 1, 10):
+        time.sleep(0.3)
+        hpo.report(loss=config["x"] + 1.0 / t, checkpoint={"t": t})
+
+hpo.run(slow, {"x": hpo.grid([0.5, 0.2, 0.8, 0.1, 0.7, 0.4, 0.9, 0.3, 0.6])}, metric="loss", searcher="grid",
+        scheduler="sha", max_t=9, resources={"cpu": 0.5}, storage=sys.argv[1], name="sha", verbose=0)
+"""
+
+
+def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from raytune_hpo.results import _read_trials
+
+    script = tmp_path / "sha.py"
+    script.write_text(INTERRUPTED_SCRIPT)
+    path = os.path.join(storage, "sha")
+    driver = subprocess.Popen([sys.executable, str(script), storage],
+                              env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
+    stopped: list = []
+    deadline = time.time() + 120
+    while time.time() < deadline and len(stopped) < 6:  # rung 1 decided: 6 of 9 stopped
+        time.sleep(0.2)
+        try:
+            stopped = [t for t in _read_trials(path) if t.status == "TERMINATED"]
+        except hpo.ConfigError:  # caught mid-write
+            continue
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert 6 <= len(stopped) < 9, "the driver was not killed mid-experiment"
+
+    res = hpo.resume(path, verbose=0)
+    assert res.num_errors == 0 and all(t.status == "TERMINATED" for t in res.trials)
+    iterations = {t.config["x"]: t.iterations for t in res.trials}
+    assert {x for x, i in iterations.items() if i == 1} == {0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+    assert {x for x, i in iterations.items() if i == 3} == {0.2, 0.3}
+    assert {x for x, i in iterations.items() if i == 9} == {0.1}
