@@ -66,3 +66,27 @@ EVERY_KIND_SPACE = {
     "act": hpo.choice(["relu", "gelu", "tanh"]),
     "opt": {"name": "sgd", "nesterov": hpo.choice([True, False])},
 }
+
+
+def build_searcher(name: str, space=BOWL_SPACE, seed: int = 0, mode: str = "min", **options):
+    """Searcher ``name`` as ``hpo.run`` builds it, to drive without Ray."""
+    from raytune_hpo.searchers import SearcherRequest, get_searcher
+    from raytune_hpo.space import Space
+
+    searcher, param_space = get_searcher(name).build(
+        SearcherRequest(name, Space(space), "loss", mode, seed=seed, max_concurrent=1, options=options)
+    )
+    assert param_space == {}
+    return searcher
+
+
+def drive_searcher(searcher, trials: int, start: int = 0, objective=bowl) -> list[dict]:
+    """``trials`` one at a time, each reporting ``objective`` once: the configurations."""
+    configs = []
+    for i in range(start, start + trials):
+        config = searcher.suggest(f"t{i}")
+        configs.append(config)
+        result = {"loss": objective(config), "training_iteration": 1}
+        searcher.on_trial_result(f"t{i}", result)
+        searcher.on_trial_complete(f"t{i}", result)
+    return configs

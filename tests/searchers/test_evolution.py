@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.searchers import SearcherRequest, get_searcher
 from raytune_hpo.searchers._evolution import GeneticAlgorithm
 from raytune_hpo.space import Choice, Integer, Space
-from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, bowl, multi_fidelity_bowl
+from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, bowl, build_searcher, multi_fidelity_bowl
+from tests.conftest import drive_searcher as drive
 
 SPACE = Space(EVERY_KIND_SPACE)
 
@@ -24,20 +24,7 @@ def ga(seed: int = 0, space: Space = SPACE, **options) -> GeneticAlgorithm:
 
 
 def build(seed: int = 0, space=BOWL_SPACE, mode: str = "min", **options):
-    searcher, param_space = get_searcher("evolution").build(
-        SearcherRequest("evolution", Space(space), "loss", mode, seed=seed, max_concurrent=1, options=options)
-    )
-    assert param_space == {}
-    return searcher
-
-
-def drive(searcher, trials: int, start: int = 0, objective=bowl) -> list[dict]:
-    configs = []
-    for i in range(start, start + trials):
-        config = searcher.suggest(f"t{i}")
-        configs.append(config)
-        searcher.on_trial_complete(f"t{i}", {"loss": objective(config)})
-    return configs
+    return build_searcher("evolution", space, seed, mode, **options)
 
 
 def members(scores: list[float]) -> list[dict]:

@@ -12,30 +12,14 @@ import numpy as np
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.searchers import SearcherRequest, get_searcher
-from raytune_hpo.space import Space
-from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, bowl
+from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, build_searcher
+from tests.conftest import drive_searcher as drive
 
 SPACE = EVERY_KIND_SPACE
 
 
 def build(name: str, space=BOWL_SPACE, seed: int = 0, **options):
-    searcher, param_space = get_searcher(name).build(
-        SearcherRequest(name, Space(space), "loss", "min", seed=seed, max_concurrent=1, options=options)
-    )
-    assert param_space == {}
-    return searcher
-
-
-def drive(searcher, trials: int, start: int = 0, objective=bowl) -> list[dict]:
-    configs = []
-    for i in range(start, start + trials):
-        config = searcher.suggest(f"t{i}")
-        configs.append(config)
-        result = {"loss": objective(config), "training_iteration": 1}
-        searcher.on_trial_result(f"t{i}", result)
-        searcher.on_trial_complete(f"t{i}", result)
-    return configs
+    return build_searcher(name, space, seed, **options)
 
 
 def space_objective(c: dict) -> float:
