@@ -122,10 +122,10 @@ def budget(plan) -> str:
     lines = [f"budget: {plan.num_samples} trials"]
     if plan.max_t:
         lines[0] += f" x at most {plan.max_t} iterations = {plan.num_samples * plan.max_t} iterations at most"
-    options = dict(plan.scheduler_alg.__dict__)
-    eta = options.get("_reduction_factor") or options.get("_eta") or 3
+    options = plan.scheduler_settings
+    eta = options.get("reduction_factor", 3)
     if plan.scheduler.name == "asha" and plan.max_t:
-        grace = options.get("_grace_period", 1)
+        grace = options["grace_period"]
         rungs, r = [], grace
         while r < plan.max_t:
             rungs.append(r)

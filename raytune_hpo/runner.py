@@ -115,6 +115,7 @@ class Plan:
     storage: str
     name: str
     tracking: dict
+    scheduler_settings: dict  # the scheduler's options as built, defaults included
 
     @property
     def path(self) -> str:
@@ -162,10 +163,9 @@ def _plan(
     )
     if num_samples is None:
         num_samples = 1 if searcher == "grid" else 10
-    scheduler_alg = scheduler_info.build(
-        SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options,
-                         num_samples, max_concurrent, time_budget_s)
-    )
+    scheduler_request = SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options,
+                                         num_samples, max_concurrent, time_budget_s)
+    scheduler_alg = scheduler_info.build(scheduler_request)
 
     name = name if name is not None else f"{getattr(trainable, '__name__', 'trainable')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -183,7 +183,7 @@ def _plan(
     return Plan(
         trainable, space, metric, mode, searcher_info, scheduler_info, search_alg, param_space,
         scheduler_alg, num_samples, max_t, resources, seed, max_concurrent, max_failures,
-        time_budget_s, storage, name, tracking,
+        time_budget_s, storage, name, tracking, scheduler_request.settings,
     )
 
 
@@ -208,6 +208,8 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
         "max_t": p.max_t,
         "seed": p.seed,
         "resources": p.resources,
+        "scheduler_settings": {k: v for k, v in p.scheduler_settings.items()
+                               if k != "time_attr" and isinstance(v, (int, float, str, bool))},
         "max_pending_trials": p.num_samples if p.scheduler.proposes_upfront else None,
         "trainable": f"{p.trainable.__module__}:{p.trainable.__qualname__}",
         "trainable_dir": _import_root(p.trainable),

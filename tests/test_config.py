@@ -204,3 +204,10 @@ def test_rerun_reproduces_a_deterministic_trial(ray_cluster, folder):
     assert len(local.reports) == 2  # max_t
     missing = cli("rerun", exp, "nope", cwd=folder)
     assert missing.returncode == 2 and "trial: no trial 'nope'" in missing.stderr
+
+
+def test_dry_run_shows_the_rungs_of_the_options_given(folder):
+    path = write(folder, with_(scheduler={"name": "asha", "max_t": 20, "grace_period": 2}, searcher="random"))
+    done = cli("run", path, "--dry-run", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "ASHA rungs at iterations 2, 6, 18; the top 1/3 of each rung goes on, up to 20" in done.stdout

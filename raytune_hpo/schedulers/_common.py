@@ -79,6 +79,8 @@ class SchedulerRequest:
     num_samples: int | None = None
     max_concurrent: int | None = None
     time_budget_s: float | None = None
+    # The options the factory passed on, defaults included: what the plan shows (rungs).
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def library_options(
         self, target: Callable, defaults: Mapping[str, Any] | None = None,
@@ -99,4 +101,5 @@ class SchedulerRequest:
             kwargs["max_t"] = self.max_t
         if "time_attr" in parameters:
             kwargs["time_attr"] = TIME_ATTR
+        self.settings.update(kwargs)
         return kwargs
