@@ -90,3 +90,25 @@ def drive_searcher(searcher, trials: int, start: int = 0, objective=bowl) -> lis
         searcher.on_trial_result(f"t{i}", result)
         searcher.on_trial_complete(f"t{i}", result)
     return configs
+
+
+def kill_driver_after(driver, path: str, finished: int, timeout: float = 120) -> list:
+    """SIGKILL the driver process ``driver`` of the experiment in ``path`` once at least
+    ``finished`` of its trials are recorded as TERMINATED: those trials, as read then."""
+    import signal
+    import time
+
+    from raytune_hpo.errors import ConfigError
+    from raytune_hpo.results import _read_trials
+
+    done: list = []
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(done) < finished:
+        time.sleep(0.2)
+        try:
+            done = [t for t in _read_trials(path) if t.status == "TERMINATED"]
+        except ConfigError:  # caught mid-write
+            continue
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    return done

@@ -5,17 +5,14 @@ finished trial."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.results import _read_trials
-from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+from tests.conftest import BOWL_SPACE, kill_driver_after, multi_fidelity_bowl
 
 GOOD = dict(metric="loss", mode="min")
 
@@ -108,16 +105,7 @@ def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster
     path = os.path.join(storage, "killed")
     driver = subprocess.Popen([sys.executable, str(script), storage, str(ledger)],
                               env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
-    finished: dict[str, list] = {}
-    deadline = time.time() + 120
-    while time.time() < deadline and len(finished) < 3:
-        time.sleep(0.2)
-        try:
-            finished = {t.name: t.history for t in _read_trials(path) if t.status == "TERMINATED"}
-        except hpo.ConfigError:  # caught mid-write
-            continue
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    finished = {t.name: t.history for t in kill_driver_after(driver, path, 3)}
     assert 3 <= len(finished) < 8, "the driver was not killed mid-experiment"
 
     res = hpo.resume(path, verbose=0)

@@ -212,28 +212,17 @@ hpo.run(slow, {"x": hpo.grid([0.5, 0.2, 0.8, 0.1, 0.7, 0.4, 0.9, 0.3, 0.6])}, me
 
 def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage, tmp_path):
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
-    from raytune_hpo.results import _read_trials
+    from tests.conftest import kill_driver_after
 
     script = tmp_path / "sha.py"
     script.write_text(INTERRUPTED_SCRIPT)
     path = os.path.join(storage, "sha")
     driver = subprocess.Popen([sys.executable, str(script), storage],
                               env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
-    stopped: list = []
-    deadline = time.time() + 120
-    while time.time() < deadline and len(stopped) < 6:  # rung 1 decided: 6 of 9 stopped
-        time.sleep(0.2)
-        try:
-            stopped = [t for t in _read_trials(path) if t.status == "TERMINATED"]
-        except hpo.ConfigError:  # caught mid-write
-            continue
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    stopped = kill_driver_after(driver, path, 6)  # rung 1 decided: 6 of 9 stopped
     assert 6 <= len(stopped) < 9, "the driver was not killed mid-experiment"
 
     res = hpo.resume(path, verbose=0)
