@@ -68,6 +68,19 @@ EVERY_KIND_SPACE = {
 }
 
 
+def assert_legal_every_kind(c: dict) -> None:
+    """``c`` is a legal configuration of EVERY_KIND_SPACE, each value of its own type."""
+    assert type(c["x"]) is float and -1 <= c["x"] <= 1
+    assert 1e-5 <= c["lr"] <= 1e-1
+    assert c["drop"] in {round(0.1 * k, 1) for k in range(6)}
+    assert 1e-4 <= c["decay"] <= 1e-1 and c["decay"] == round(c["decay"], 4)
+    assert type(c["layers"]) is int and 1 <= c["layers"] <= 4
+    assert type(c["width"]) is int and 8 <= c["width"] <= 512
+    assert c["batch"] % 16 == 0 and 16 <= c["batch"] <= 256
+    assert c["act"] in ("relu", "gelu", "tanh") and type(c["opt"]["nesterov"]) is bool
+    assert c["opt"]["name"] == "sgd"
+
+
 def build_searcher(name: str, space=BOWL_SPACE, seed: int = 0, mode: str = "min", **options):
     """Searcher ``name`` as ``hpo.run`` builds it, to drive without Ray."""
     from raytune_hpo.searchers import SearcherRequest, get_searcher

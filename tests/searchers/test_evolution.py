@@ -13,7 +13,8 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo.searchers._evolution import GeneticAlgorithm
 from raytune_hpo.space import Choice, Integer, Space
-from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, bowl, build_searcher, multi_fidelity_bowl
+from tests.conftest import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
+                            multi_fidelity_bowl)
 from tests.conftest import drive_searcher as drive
 
 SPACE = Space(EVERY_KIND_SPACE)
@@ -35,15 +36,7 @@ def test_suggestions_are_legal_values_of_every_kind():
     searcher = build(space=SPACE.spec, population_size=6)
     configs = drive(searcher, 60, objective=lambda c: c["x"] ** 2 + c["layers"])
     for c in configs:
-        assert type(c["x"]) is float and -1 <= c["x"] <= 1
-        assert 1e-5 <= c["lr"] <= 1e-1
-        assert c["drop"] in {round(0.1 * k, 1) for k in range(6)}
-        assert 1e-4 <= c["decay"] <= 1e-1 and c["decay"] == round(c["decay"], 4)
-        assert type(c["layers"]) is int and 1 <= c["layers"] <= 4
-        assert type(c["width"]) is int and 8 <= c["width"] <= 512
-        assert c["batch"] % 16 == 0 and 16 <= c["batch"] <= 256
-        assert c["act"] in ("relu", "gelu", "tanh") and c["opt"]["nesterov"] in (True, False)
-        assert c["opt"]["name"] == "sgd"
+        assert_legal_every_kind(c)
     assert len({repr(c) for c in configs}) == 60, "a configuration was proposed twice"
 
 

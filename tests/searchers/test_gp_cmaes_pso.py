@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, build_searcher
+from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, build_searcher
 from tests.conftest import drive_searcher as drive
 
 SPACE = EVERY_KIND_SPACE
@@ -33,15 +33,7 @@ def test_suggestions_are_legal_values_of_every_kind(name, options):
     # A GP suggestion on this 9-parameter space takes seconds on a loaded 2-core machine.
     configs = drive(build(name, SPACE, **options), 6 if name == "gp" else 40, objective=space_objective)
     for c in configs:
-        assert type(c["x"]) is float and -1 <= c["x"] <= 1
-        assert 1e-5 <= c["lr"] <= 1e-1
-        assert c["drop"] in {round(0.1 * k, 1) for k in range(6)}
-        assert 1e-4 <= c["decay"] <= 1e-1 and c["decay"] == round(c["decay"], 4)
-        assert type(c["layers"]) is int and 1 <= c["layers"] <= 4
-        assert type(c["width"]) is int and 8 <= c["width"] <= 512
-        assert c["batch"] % 16 == 0 and 16 <= c["batch"] <= 256
-        assert c["act"] in ("relu", "gelu", "tanh") and type(c["opt"]["nesterov"]) is bool
-        assert c["opt"]["name"] == "sgd"
+        assert_legal_every_kind(c)
 
 
 def test_gp_learns_a_choice_that_matters():
