@@ -136,9 +136,6 @@ class Experiment:
         """Run the planned experiment, keeping the resolved file beside its results."""
         from raytune_hpo.runner import execute
 
-        os.makedirs(plan.path, exist_ok=True)
-        with open(os.path.join(plan.path, "experiment.yaml"), "w") as f:
-            yaml.safe_dump(self.resolved, f, sort_keys=False, default_flow_style=None)
         return execute(plan, verbose=verbose, experiment=self.resolved)
 
     def _file_field(self, message: str) -> str:
@@ -168,6 +165,11 @@ def load_experiment(path: str, overrides: list[str] | tuple[str, ...] = ()) -> E
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
+        if isinstance(e, yaml.constructor.ConstructorError):  # !!python/object and the like
+            tag = re.search(r"'([^']+)'", e.problem or "")
+            shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
+            raise ConfigError(f"{path}: {at}{shown} refused; the file is read with a safe YAML loader, "
+                              "which builds no objects: write plain values") from None
         raise ConfigError(f"{path}: not valid YAML ({at}{getattr(e, 'problem', None) or e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a mapping of fields (name, trainable, metric, space, ...), got {type(data).__name__}")
@@ -184,8 +186,9 @@ def apply_override(data: dict, override: str) -> None:
         raise ConfigError(f"--set: expected key.path=value, got {override!r}")
     try:
         value = read_yaml(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: cannot read the value {text!r} as YAML") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: cannot read the value {text!r} as YAML ({getattr(e, 'problem', None) or e}); "
+                          "give a plain value, e.g. 3, 1e-3, tpe or [1, 2]") from None
     node = data
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):

@@ -173,7 +173,9 @@ def load(path: str) -> Results:
 def read_meta(path: str) -> dict:
     meta_path = os.path.join(path, META_FILE)
     if not os.path.isdir(path):
-        raise ConfigError(f"experiment directory {path!r} does not exist")
+        raise ConfigError(
+            f"experiment directory {path!r} does not exist; give the directory hpo.run() created, storage/name"
+        )
     try:
         with open(meta_path) as f:
             return json.load(f)

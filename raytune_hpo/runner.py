@@ -17,16 +17,19 @@ import sys
 import time
 from typing import Any, Callable, Mapping
 
+from raytune_hpo._lock import experiment_lock
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.manifest import end_session, start_session, write_manifest
-from raytune_hpo.results import META_FILE, Results, read_meta, write_meta
+from raytune_hpo.results import _RAY_FIELDS, META_FILE, Results, read_meta, write_meta
 from raytune_hpo.schedulers import SchedulerInfo, SchedulerRequest, get_scheduler
 from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher
 from raytune_hpo.space import Space
 from raytune_hpo.trainable import as_trainable
 
 TRAINABLE_FILE = "trainable.pkl"
+EXPERIMENT_FILE = "experiment.yaml"
 RESOURCE_NAMES = ("cpu", "gpu", "memory")
+_RAY_RESOURCE = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
 
 
 def run(
@@ -158,14 +161,16 @@ def _plan(
     _check_pairing(searcher_info, scheduler_info, trainable)
     space = Space(space)
 
-    search_alg, param_space = searcher_info.build(
-        SearcherRequest(searcher, space, metric, mode, seed, max_concurrent, searcher_options)
-    )
+    with _refused_options("searcher", searcher, searcher_options):
+        search_alg, param_space = searcher_info.build(
+            SearcherRequest(searcher, space, metric, mode, seed, max_concurrent, searcher_options)
+        )
     if num_samples is None:
         num_samples = 1 if searcher == "grid" else 10
     scheduler_request = SchedulerRequest(scheduler, space, searcher, max_t, scheduler_options,
                                          num_samples, max_concurrent, time_budget_s)
-    scheduler_alg = scheduler_info.build(scheduler_request)
+    with _refused_options("scheduler", scheduler, scheduler_options):
+        scheduler_alg = scheduler_info.build(scheduler_request)
 
     name = name if name is not None else f"{getattr(trainable, '__name__', 'trainable')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -173,12 +178,7 @@ def _plan(
             f"name: {name!r} must be letters, digits, '.', '_' or '-' (it names a directory)"
         )
     storage = _check_storage(storage, create=not dry_run)
-    path = os.path.join(storage, name)
-    if os.path.exists(os.path.join(path, META_FILE)) or os.path.exists(os.path.join(path, TRAINABLE_FILE)):
-        raise ConfigError(
-            f"name: experiment {path!r} exists already; finish it with hpo.resume({path!r}) "
-            "or choose another name"
-        )
+    _refuse_existing(os.path.join(storage, name))
 
     return Plan(
         trainable, space, metric, mode, searcher_info, scheduler_info, search_alg, param_space,
@@ -187,15 +187,36 @@ def _plan(
     )
 
 
+def _refuse_existing(path: str) -> None:
+    if os.path.exists(os.path.join(path, META_FILE)) or os.path.exists(os.path.join(path, TRAINABLE_FILE)):
+        raise ConfigError(
+            f"name: experiment {path!r} exists already; finish it with hpo.resume({path!r}) "
+            "or choose another name"
+        )
+
+
 def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None = None) -> Results:
-    """Run a checked experiment to its end. ``experiment`` is the resolved experiment file,
-    kept in the manifest when the experiment came from one."""
+    """Run a checked experiment to its end, holding its directory (:mod:`raytune_hpo._lock`).
+    ``experiment`` is the resolved experiment file, kept beside the results
+    (``experiment.yaml``) and in the manifest when the experiment came from one."""
+    _ensure_ray()
+    _check_cluster_fits(plan.resources)
+    with experiment_lock(plan.path):
+        _refuse_existing(plan.path)  # made by another process since plan() checked
+        return _start(plan, verbose, experiment)
+
+
+def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Results:
+    import yaml
     from ray import tune
 
     from raytune_hpo.progress import Progress
     from raytune_hpo.tracking import ResultLog, TensorBoardLog
 
     p = plan
+    if experiment is not None:
+        with open(os.path.join(p.path, EXPERIMENT_FILE), "w") as f:
+            yaml.safe_dump(dict(experiment), f, sort_keys=False, default_flow_style=None)
     _save_trainable(p.path, p.trainable)
     meta = {
         "format": 1,
@@ -276,15 +297,23 @@ def _tracking_callbacks(plan: Plan) -> list:
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
     """Finish an interrupted experiment: trials that had finished stay as they are, unfinished
     ones continue from their last checkpoint (or start again), and the searcher goes on from
-    its saved state. ``retry_errored`` also reruns the trials that had failed."""
+    its saved state. ``retry_errored`` also reruns the trials that had failed. Refused while
+    another process runs or resumes the same experiment (:mod:`raytune_hpo._lock`)."""
     path = os.path.abspath(path)
-    meta = read_meta(path)
+    meta = read_meta(path)  # an experiment directory, before the lock writes into it
+    with experiment_lock(path):
+        return _resume(path, meta, retry_errored, verbose)
+
+
+def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results:
     if not any(name.startswith("experiment_state-") for name in os.listdir(path)):
         raise ConfigError(
             f"{path!r}: no trial was recorded before the experiment stopped; "
             "there is nothing to resume, start it again with hpo.run()"
         )
     trainable = _load_trainable(path, meta)
+    _ensure_ray()
+    _check_cluster_fits(meta["resources"])
 
     from ray import tune
 
@@ -305,9 +334,10 @@ def trial_name(trial) -> str:
 
 
 def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
+    from ray.tune.error import TuneError
+
     from raytune_hpo.tracking._report import write_report_or_warn
 
-    _ensure_ray()
     # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
     # so Ray's warning about frequent snapshots is off.
     settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
@@ -317,11 +347,50 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
         settings["RAY_AIR_NEW_OUTPUT"] = "0"
     with _environment(**settings):
-        tuner.fit()
+        try:
+            tuner.fit()
+        except TuneError as e:
+            _raise_if_metric_missing(e, path, meta["metric"])
+            raise
     end_session(path)
     results = Results(path)
     write_report_or_warn(results)  # DIR/report.html; a failure is a one-line warning
     return results
+
+
+def _raise_if_metric_missing(error: Exception, path: str, metric: str) -> None:
+    """Ray stops the experiment at the first report without the metric, with a traceback
+    around a ValueError that quotes the report: that, as one line naming what was reported."""
+    cause = error.__context__
+    if not isinstance(cause, ValueError) or "did not include the specified metric" not in str(cause):
+        return
+    reported = [k for k in re.findall(r"'([^']+)': ", str(cause).partition("Result: ")[2])
+                if k not in _RAY_FIELDS and not k.startswith("config/")]
+    raise ConfigError(
+        f"metric: a trial reported {', '.join(reported) or 'nothing'} but not {metric!r}; every "
+        f"hpo.report() must include {metric}=..., or set metric to a name reported; the experiment "
+        f"stopped, run it again under another name (or after removing {path!r})"
+    ) from None
+
+
+def _check_cluster_fits(resources: Mapping[str, float]) -> None:
+    """Refuse a trial that no node of the running Ray cluster can hold: Ray would wait forever."""
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    wanted = {key: value for key, value in resources.items() if value}
+    for key, value in wanted.items():
+        most = max((node.get(_RAY_RESOURCE[key], 0) for node in nodes), default=0)
+        if value > most:
+            raise ConfigError(
+                f"resources.{key}: a trial asks for {value:g} {key} but the largest node of the Ray cluster "
+                f"has {most:g}; lower resources.{key} or run on nodes with more"
+            )
+    if not any(all(node.get(_RAY_RESOURCE[k], 0) >= v for k, v in wanted.items()) for node in nodes):
+        raise ConfigError(
+            f"resources: no single node of the Ray cluster has {resources} at once, as a trial needs; "
+            "lower some of them"
+        )
 
 
 def _ray_verbosity(verbose: int) -> int:
@@ -422,6 +491,22 @@ def _check_trainable(trainable: Any) -> None:
         ) from None
     except ValueError:  # no signature to inspect (a builtin): let it through
         pass
+
+
+@contextlib.contextmanager
+def _refused_options(kind: str, name: str, options: Mapping[str, Any]):
+    """A library's own check of an option's value (Ray's schedulers assert) as one line naming
+    the option; with no option given, the error is ours and goes through as it is."""
+    try:
+        yield
+    except (AssertionError, ValueError, TypeError) as e:
+        if isinstance(e, ConfigError) or not options:
+            raise
+        field = f"{kind}_options" + (f".{next(iter(options))}" if len(options) == 1 else "")
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"{field}: {kind} {name!r} refused {dict(options)} ({reason}); give a value it accepts"
+        ) from None
 
 
 def _check_text(field: str, value: Any) -> None:

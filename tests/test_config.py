@@ -211,3 +211,36 @@ def test_dry_run_shows_the_rungs_of_the_options_given(folder):
     done = cli("run", path, "--dry-run", cwd=folder)
     assert done.returncode == 0, done.stderr
     assert "ASHA rungs at iterations 2, 6, 18; the top 1/3 of each rung goes on, up to 20" in done.stdout
+
+
+def test_a_python_tag_is_refused_in_one_line_and_builds_nothing(folder):
+    marker = folder / "owned"
+    path = write(folder, f"name: exp\ntrainable: bowl:train\nmetric: loss\nspace: !!python/object/apply:os.system [touch {marker}]\n")
+    done = cli("run", path, cwd=folder)
+    assert done.returncode == 2
+    assert done.stderr == (f"raytune-hpo: error: {path}: line 4, column 8: !!python/object/apply:os.system refused; "
+                           "the file is read with a safe YAML loader, which builds no objects: write plain values\n")
+    again = cli("run", write(folder, GOOD), "--set", f"seed=!!python/object/apply:os.system [touch {marker}]", cwd=folder)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--set seed: cannot read the value" in again.stderr
+    assert not marker.exists() and not (folder / "runs").exists()
+
+
+def test_no_secret_in_the_environment_reaches_the_experiment_directory(folder):
+    """Ray's cluster token and MLflow's credentials, in the environment of the whole run (its own
+    Ray cluster, token-authenticated), appear in no file of the experiment nor in its output."""
+    import secrets
+
+    found = {"RAY_AUTH_TOKEN": secrets.token_hex(16), "MLFLOW_TRACKING_PASSWORD": f"pw-{secrets.token_hex(8)}",
+             "MLFLOW_TRACKING_TOKEN": f"tok-{secrets.token_hex(8)}"}
+    tracking = {"mlflow": {"tracking_uri": f"sqlite:///{folder}/mlflow.db", "experiment": "secrets"}}
+    path = write(folder, with_(name="secret", num_samples=2, tracking=tracking))
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **found, "RAY_AUTH_MODE": "token"}
+    done = subprocess.run([sys.executable, "-m", "raytune_hpo.cli", "run", path], capture_output=True, text=True,
+                          cwd=folder, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    experiment = folder / "runs" / "secret"
+    files = [p for p in experiment.rglob("*") if p.is_file()]
+    assert {"manifest.json", "experiment.yaml", "report.html", "hpo.json", "tuner.pkl"} <= {p.name for p in files}
+    for name, secret in found.items():
+        assert secret not in done.stdout + done.stderr, name
+        assert not [str(p) for p in files if secret.encode() in p.read_bytes()], name
