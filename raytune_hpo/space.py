@@ -50,14 +50,14 @@ class Float:
     q: float | None = None
 
     def check(self) -> str | None:
-        if not _is_real(self.low) or not _is_real(self.high):
+        if not is_real(self.low) or not is_real(self.high):
             return f"bounds must be finite numbers, got ({self.low!r}, {self.high!r})"
         if not self.low < self.high:
             return f"low must be below high, got low={self.low} high={self.high}"
         if self.log and self.low <= 0:
             return f"log-scaled bounds must be > 0, got low={self.low}"
         if self.q is not None:
-            if not _is_real(self.q) or self.q <= 0:
+            if not is_real(self.q) or self.q <= 0:
                 return f"q must be a positive number, got q={self.q!r}"
             if self.q > self.high - self.low:
                 return f"q={self.q} is wider than the range [{self.low}, {self.high}]"
@@ -426,7 +426,7 @@ def _quantize(value: float, q: float, low: float, high: float) -> float:
     return float(f"{value:.12g}")
 
 
-def _is_real(x: Any) -> bool:
+def is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -3,11 +3,12 @@ against our :class:`Space`, and concurrency limits."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from raytune_hpo._library import library_options
-from raytune_hpo.space import Space
+from raytune_hpo.space import Float, Space
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,17 @@ def limit_concurrency(searcher, max_concurrent: int | None):
     from ray.tune.search import ConcurrencyLimiter
 
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def to_unit(p: Float, value: float) -> float:
+    """A float parameter's value scaled to [0, 1] (its logarithm for log-scaled ones)."""
+    if p.log:
+        return (math.log(value) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+    return (value - p.low) / (p.high - p.low)
+
+
+def from_unit(p: Float, u: float) -> float:
+    """The inverse of :func:`to_unit` (unrounded: ``p.coerce`` puts it on a grid)."""
+    if p.log:
+        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
+    return p.low + u * (p.high - p.low)

@@ -48,10 +48,12 @@ from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     SearcherRequest,
+    from_unit,
     limit_concurrency,
     searchable,
+    to_unit,
 )
-from raytune_hpo.space import Choice, Float, Integer
+from raytune_hpo.space import Choice, Float, Integer, is_real
 
 Genes = dict  # parameter path -> value: floats and integers as in the configuration, choices as indices
 
@@ -82,7 +84,7 @@ class GeneticAlgorithm(Searcher):
         _check_fraction("crossover_rate", crossover_rate)
         if mutation_rate is not None:
             _check_fraction("mutation_rate", mutation_rate)
-        if not _is_real(mutation_scale) or mutation_scale <= 0:
+        if not is_real(mutation_scale) or mutation_scale <= 0:
             raise ConfigError(
                 f"searcher_options.mutation_scale: must be a positive number, got {mutation_scale!r}"
             )
@@ -115,7 +117,7 @@ class GeneticAlgorithm(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         genes = self._pending.pop(trial_id, None)
         value = None if (error or not result) else result.get(self.metric)
-        if genes is None or not _is_real(value):
+        if genes is None or not is_real(value):
             return
         score = float(value) if self.mode != "max" else -float(value)
         self._population.append({"genes": genes, "score": score, "born": self._finished})
@@ -157,7 +159,7 @@ class GeneticAlgorithm(Searcher):
             if p.log:
                 return p.coerce(math.floor(math.exp(self._rng.uniform(math.log(p.low), math.log(p.high)))))
             return p.coerce(int(self._rng.integers(p.low, p.high)))
-        return p.coerce(_from_unit(p, self._rng.uniform()))
+        return p.coerce(from_unit(p, self._rng.uniform()))
 
     def tournament(self, exclude: dict | None = None) -> dict:
         """The best of ``tournament_size`` members drawn without replacement (``exclude``
@@ -188,8 +190,8 @@ class GeneticAlgorithm(Searcher):
             if not p.low <= value + step <= p.high - 1:
                 step = -step
             return p.coerce(value + step)
-        u = _to_unit(p, value) + self._rng.normal(0.0, self.mutation_scale)
-        return p.coerce(_from_unit(p, _reflect(u)))
+        u = to_unit(p, value) + self._rng.normal(0.0, self.mutation_scale)
+        return p.coerce(from_unit(p, _reflect(u)))
 
     def _breed(self) -> Genes:
         first = self.tournament()
@@ -219,18 +221,6 @@ def build_evolution(request: SearcherRequest):
     return limit_concurrency(searcher, request.max_concurrent), {}
 
 
-def _to_unit(p: Float, value: float) -> float:
-    if p.log:
-        return (math.log(value) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (value - p.low) / (p.high - p.low)
-
-
-def _from_unit(p: Float, u: float) -> float:
-    if p.log:
-        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
-    return p.low + u * (p.high - p.low)
-
-
 def _reflect(u: float) -> float:
     """``u`` folded into [0, 1] by reflection at the bounds."""
     u = abs(u) % 2.0
@@ -241,9 +231,6 @@ def _key(genes: Genes) -> tuple:
     return tuple(sorted(genes.items()))
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
-
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
@@ -251,5 +238,5 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 
 
 def _check_fraction(name: str, value: Any) -> None:
-    if not _is_real(value) or not 0 <= value <= 1:
+    if not is_real(value) or not 0 <= value <= 1:
         raise ConfigError(f"searcher_options.{name}: must be a number in [0, 1], got {value!r}")
