@@ -47,7 +47,7 @@ from raytune_hpo.errors import ConfigError
 FIELDS = (
     "name", "trainable", "metric", "mode", "searcher", "scheduler", "num_samples", "max_t",
     "resources", "space", "storage", "seed", "max_concurrent", "max_failures", "time_budget_s",
-    "tracking",
+    "iteration_budget", "tracking",
 )
 REQUIRED = ("trainable", "metric", "space")
 # Each primitive and the arguments it takes, in order.
@@ -115,7 +115,7 @@ class Experiment:
             "storage": r.get("storage", DEFAULT_STORAGE),
         }
         for key in ("num_samples", "max_t", "resources", "seed", "max_concurrent", "max_failures", "time_budget_s",
-                    "tracking"):
+                    "iteration_budget", "tracking"):
             if key in r:
                 arguments[key] = r[key]
         return arguments

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 import inspect
+import logging
 import math
 import numbers
 import os
@@ -49,6 +50,7 @@ def run(
     max_concurrent: int | None = None,
     max_failures: int = 0,
     time_budget_s: float | None = None,
+    iteration_budget: int | None = None,
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
     tracking: Mapping[str, Any] | None = None,
@@ -74,6 +76,8 @@ def run(
         max_concurrent: the most trials at once (default: as many as resources allow).
         max_failures: retries of a failing trial, from its last checkpoint.
         time_budget_s: stop the experiment after this many seconds.
+        iteration_budget: stop the experiment once its trials have run this many iterations
+            (reports) in all, counted from the start of this run (a resume counts afresh).
         searcher_options, scheduler_options: passed to the searcher and scheduler, checked by
             name (e.g. ``{"n_initial_points": 10}``, ``{"grace_period": 1,
             "reduction_factor": 3}``).
@@ -115,6 +119,7 @@ class Plan:
     max_concurrent: int | None
     max_failures: int
     time_budget_s: float | None
+    iteration_budget: int | None
     storage: str
     name: str
     tracking: dict
@@ -136,8 +141,8 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
 
 def _plan(
     trainable, space, metric, mode, searcher, scheduler, num_samples, max_t, resources, storage,
-    name, seed, max_concurrent, max_failures, time_budget_s, searcher_options, scheduler_options,
-    tracking, dry_run,
+    name, seed, max_concurrent, max_failures, time_budget_s, iteration_budget, searcher_options,
+    scheduler_options, tracking, dry_run,
 ) -> Plan:
     searcher_options = _mapping("searcher_options", searcher_options)
     scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
@@ -148,7 +153,8 @@ def _plan(
     _check_text("metric", metric)
     if mode not in ("min", "max"):
         raise ConfigError(f"mode: must be 'min' or 'max', got {mode!r}")
-    for field, value in (("num_samples", num_samples), ("max_t", max_t), ("max_concurrent", max_concurrent)):
+    for field, value in (("num_samples", num_samples), ("max_t", max_t), ("max_concurrent", max_concurrent),
+                         ("iteration_budget", iteration_budget)):
         _check_positive_int(field, value)
     _check_positive_int("max_failures", max_failures, allow_zero=True)
     if time_budget_s is not None and not (_is_number(time_budget_s) and time_budget_s > 0):
@@ -183,7 +189,7 @@ def _plan(
     return Plan(
         trainable, space, metric, mode, searcher_info, scheduler_info, search_alg, param_space,
         scheduler_alg, num_samples, max_t, resources, seed, max_concurrent, max_failures,
-        time_budget_s, storage, name, tracking, scheduler_request.settings,
+        time_budget_s, iteration_budget, storage, name, tracking, scheduler_request.settings,
     )
 
 
@@ -255,7 +261,7 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
         run_config=tune.RunConfig(
             name=p.name,
             storage_path=p.storage,
-            stop={"training_iteration": p.max_t} if p.max_t and not p.scheduler.stops_at_max_t else None,
+            stop=_stopper(p),
             failure_config=tune.FailureConfig(max_failures=p.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 # The best two by the objective and always the latest (Ray keeps it to resume);
@@ -273,6 +279,17 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
         ),
     )
     return _fit(tuner, p.path, meta, verbose)
+
+
+def _stopper(plan: Plan):
+    """Ends trials at ``max_t`` where the scheduler does not, and the experiment at its
+    iteration budget."""
+    max_t = plan.max_t if plan.max_t and not plan.scheduler.stops_at_max_t else None
+    if plan.iteration_budget is not None:
+        from raytune_hpo._budget import IterationBudget
+
+        return IterationBudget(plan.iteration_budget, max_t)
+    return {"training_iteration": max_t} if max_t else None
 
 
 def _check_tracking(tracking: Any) -> dict:
@@ -346,6 +363,9 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
         settings["RAY_AIR_NEW_OUTPUT"] = "0"
+    # Ray's ResultGrid (unused: Results reads the experiment) warns about every trial that
+    # never started, as when an iteration budget ends the experiment.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     with _environment(**settings):
         try:
             tuner.fit()

@@ -69,6 +69,7 @@ def with_(**changes):
 
 BROKEN = [
     (with_(num_samples="many"), "num_samples: must be a positive integer, got 'many'"),
+    (with_(iteration_budget=-5), "iteration_budget: must be a positive integer, got -5"),
     (with_(scheduler={"name": "asha", "max_t": -3}), "scheduler.max_t: must be a positive integer, got -3"),
     (with_(serch="tpe"), "serch: unknown field; did you mean 'searcher'?"),
     (with_(scheduler={"name": "asha", "grace": 1}), "scheduler.grace: not an option of scheduler 'asha'"),

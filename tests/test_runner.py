@@ -32,6 +32,7 @@ def not_a_trainable(a, b):
         ({"max_concurrent": True}, "max_concurrent: must be a positive integer, got True"),
         ({"max_failures": -1}, "max_failures: must be a non-negative integer, got -1"),
         ({"time_budget_s": 0}, "time_budget_s: must be a positive number of seconds, got 0"),
+        ({"iteration_budget": 0}, "iteration_budget: must be a positive integer, got 0"),
         ({"seed": "0"}, "seed: must be an integer, got '0'"),
         ({"resources": {"gpus": 1}}, "resources.gpus: unknown resource; use cpu, gpu, memory"),
         ({"resources": {"cpu": -1}}, "resources.cpu: must be a number >= 0, got -1"),
@@ -51,6 +52,16 @@ def test_bad_input_is_refused_in_one_line_before_anything_starts(storage, kwargs
         hpo.run(args.pop("trainable"), args.pop("space"), **args)
     assert message in str(e.value) and "\n" not in str(e.value)
     assert not os.path.exists(os.path.join(storage, "exp"))
+
+
+def test_iteration_budget_ends_the_experiment_once_its_trials_ran_that_many_iterations(ray_cluster, storage):
+    res = hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", num_samples=50, max_t=9,
+                  iteration_budget=20, storage=storage, name="budget", verbose=0)
+    spent = sum(t.iterations for t in res.trials)
+    # Two trials run at once: the one not reporting the 20th iteration may report once more.
+    assert 20 <= spent <= 21
+    assert sum(t.iterations > 0 for t in res.trials) <= 4  # 20 iterations: at most 3 trials of 9, and one begun
+    assert max(t.iterations for t in res.trials) == 9  # max_t still ends trials
 
 
 def test_unwritable_storage_is_refused(tmp_path):
