@@ -133,13 +133,13 @@ def budget(plan) -> str:
         lines.append(f"ASHA rungs at iterations {', '.join(str(int(x)) for x in rungs)}; "
                      f"the top 1/{eta:g} of each rung goes on, up to {plan.max_t}")
     elif plan.scheduler.name == "sha":
-        rungs = plan.scheduler_alg._make_plans(None)[0]
+        rungs = plan.scheduler_alg.plans()[0]
         lines.append("SHA rungs: trials x iterations " + " -> ".join(f"{n} x {r}" for n, r in rungs))
-    elif plan.scheduler.name == "hyperband":
+    elif plan.scheduler.name in ("hyperband", "bohb", "dehb"):
         from raytune_hpo.schedulers._hyperband_li import describe
 
         lines.extend(describe(plan.max_t, eta))
-    elif plan.scheduler.name in ("hyperband_async", "bohb") and plan.max_t:
+    elif plan.scheduler.name == "hyperband_async" and plan.max_t:
         import math
 
         s_max = int(math.log(plan.max_t) / math.log(eta) + 1e-9)

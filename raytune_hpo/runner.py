@@ -147,7 +147,9 @@ def _plan(
     searcher_options = _mapping("searcher_options", searcher_options)
     scheduler_options = dict(_mapping("scheduler_options", scheduler_options))
     max_t = _merge_max_t(max_t, scheduler_options.pop("max_t", None))
-    scheduler = scheduler if scheduler is not None else ("bohb" if searcher == "bohb" else "fifo")
+    if scheduler is None:  # a searcher made for some schedulers runs with the first of them
+        paired = get_searcher(searcher).schedulers
+        scheduler = paired[0] if paired else "fifo"
 
     _check_trainable(trainable)
     _check_text("metric", metric)
@@ -177,6 +179,8 @@ def _plan(
                                          num_samples, max_concurrent, time_budget_s)
     with _refused_options("scheduler", scheduler, scheduler_options):
         scheduler_alg = scheduler_info.build(scheduler_request)
+    if hasattr(search_alg, "follow_brackets"):  # dehb proposes each trial for its bracket
+        search_alg.follow_brackets(scheduler_alg.plans())
 
     name = name if name is not None else f"{getattr(trainable, '__name__', 'trainable')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):

@@ -36,7 +36,7 @@ _SCHEDULERS = [
     ),
     SchedulerInfo(
         "hyperband", "Hyperband as in Li et al. 2018, Algorithm 1: brackets of synchronous successive halving",
-        f"{_PACKAGE}._hyperband_li:build_hyperband", proposes_upfront=True, stops_at_max_t=True,
+        f"{_PACKAGE}._hyperband_li:build_hyperband", stops_at_max_t=True,
     ),
     SchedulerInfo(
         "hyperband_async", "Ray's HyperBandScheduler: Hyperband brackets filled as trials arrive",
@@ -52,8 +52,13 @@ _SCHEDULERS = [
         f"{_PACKAGE}._threshold:build_threshold",
     ),
     SchedulerInfo(
-        "bohb", "Hyperband for the BOHB searcher", f"{_PACKAGE}._hyperband:build_hyperband",
-        searchers=("bohb",), proposes_upfront=True, stops_at_max_t=True,
+        "bohb", "Hyperband (as 'hyperband') for the BOHB searcher, which learns from every rung",
+        f"{_PACKAGE}._hyperband_li:build_hyperband", searchers=("bohb",), stops_at_max_t=True,
+    ),
+    SchedulerInfo(
+        "dehb", "Hyperband's brackets (Li et al. 2018, Algorithm 1) for the DEHB searcher, which "
+        "proposes each trial for the bracket it joins",
+        f"{_PACKAGE}._hyperband_li:build_hyperband", searchers=("dehb",), stops_at_max_t=True,
     ),
     SchedulerInfo(
         "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",

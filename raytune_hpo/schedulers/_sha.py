@@ -154,6 +154,16 @@ class Bracket:
         return promoted, stopped
 
 
+def bracket_index(place: int, plans: Sequence[Plan]) -> int:
+    """The bracket (0, 1, ...) that the trial in ``place`` (0, 1, ...) joins when the trials
+    fill the brackets of ``plans`` in order, round after round."""
+    index, start = 0, 0
+    while place >= start + (size := plans[index % len(plans)][0][0]):
+        start += size
+        index += 1
+    return index
+
+
 class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
     """Runs brackets of synchronous successive halving: ``make_plans(trials)`` gives the
     brackets of one round (called once, with the experiment's number of trials where the
@@ -185,16 +195,13 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
 
     # -- which bracket a trial joins ---------------------------------------------------------
 
+    def plans(self, trials: int | None = None) -> list[Plan]:
+        """The brackets of one round, for an experiment of ``trials`` trials."""
+        return self._make_plans(trials)
+
     def _bracket_for(self, place: int) -> Bracket:
         """The bracket of the trial in ``place`` (0, 1, ...), created with those before it."""
-        sizes = [plan[0][0] for plan in self._plans]
-        index, start = 0, 0
-        while True:
-            size = sizes[index % len(sizes)]
-            if place < start + size:
-                break
-            start += size
-            index += 1
+        index = bracket_index(place, self._plans)
         while len(self._brackets) <= index:
             self._brackets.append(Bracket(self._plans[len(self._brackets) % len(self._plans)], self._eta))
         return self._brackets[index]
@@ -240,7 +247,7 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
                 bracket.closed = True
 
     def _searcher(self, tune_controller):
-        """BOHB's searcher, which learns from rung results and counts paused trials apart."""
+        """BOHB's or DEHB's searcher, which learn from rung results and count paused trials apart."""
         searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
         return searcher if hasattr(searcher, "on_pause") else None
 
@@ -369,11 +376,11 @@ def check_halving(request: SchedulerRequest, reduction_factor: Any) -> int:
             f"scheduler_options.reduction_factor: must be a number >= 2, got {reduction_factor!r}"
         )
     trials = _trials(request)
-    if request.max_concurrent is not None and request.searcher != "bohb" and (
+    if request.max_concurrent is not None and request.searcher not in ("bohb", "dehb") and (
         trials is None or request.max_concurrent < trials
     ):
         # The searcher counts paused trials as running: it would propose no more trials
-        # while a rung waits for them.
+        # while a rung waits for them (BOHB's and DEHB's count them apart).
         raise ConfigError(
             f"max_concurrent: scheduler {name!r} pauses trials at each rung until all have "
             "reached it, and paused trials count against max_concurrent; leave it out and "

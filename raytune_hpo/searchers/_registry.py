@@ -39,6 +39,11 @@ _SEARCHERS = [
         f"{_PACKAGE}._bohb:build_bohb", "bohb", schedulers=("bohb", "hyperband"),
     ),
     SearcherInfo(
+        "dehb", "differential evolution over Hyperband brackets (Awad et al. 2021); searches "
+        "floats (log too), integers, choices; no grids, no conditional spaces",
+        f"{_PACKAGE}._dehb:build_dehb", schedulers=("dehb",),
+    ),
+    SearcherInfo(
         "evolution", "genetic algorithm (tournament, uniform crossover, mutation, elitism); "
         "searches floats (log too), integers, choices; no grids, no conditional spaces",
         f"{_PACKAGE}._evolution:build_evolution",

@@ -22,6 +22,8 @@ from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
         ("bohb", "hyperband_async", "scheduler: searcher 'bohb' cannot run with scheduler 'hyperband_async'; it needs scheduler 'bohb' or 'hyperband'"),
         ("bohb", "sha", "scheduler: searcher 'bohb' cannot run with scheduler 'sha'; it needs scheduler 'bohb' or 'hyperband'"),
         ("grid", "pb2", "searcher: scheduler 'pb2' cannot run with searcher 'grid'; it needs searcher 'random'"),
+        ("dehb", "asha", "scheduler: searcher 'dehb' cannot run with scheduler 'asha'; it needs scheduler 'dehb'"),
+        ("random", "dehb", "searcher: scheduler 'dehb' cannot run with searcher 'random'; it needs searcher 'dehb'"),
         ("optuna", "pb2", "searcher: scheduler 'pb2' cannot run with searcher 'optuna'; it needs searcher 'random'"),
     ],
 )

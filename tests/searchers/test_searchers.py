@@ -63,19 +63,20 @@ def test_pairing_runs_and_finds_the_good_region(ray_cluster, storage, searcher, 
         assert bowl(best) < 0.6, best
     assert best["opt"]["name"] == "sgd" and best["iterations"] == (3 if searcher == "grid" else 9)
     assert res.best_metrics["loss"] == pytest.approx(bowl(best) + 1.0 / res.best_metrics["training_iteration"])
-    if scheduler in ("asha", "hyperband", "bohb", "median") and searcher != "grid":
+    if scheduler in ("asha", "hyperband", "bohb", "dehb", "median") and searcher != "grid":
         assert min(t.iterations for t in res.trials) < 9, "the scheduler stopped no trial early"
 
 
 # Options that make each searcher leave its random start within 10 trials.
-SEED_TEST_OPTIONS = {"random": None, "evolution": {"population_size": 4}, "pso": {"popsize": 4}}
+SEED_TEST_OPTIONS = {"random": None, "evolution": {"population_size": 4}, "pso": {"popsize": 4},
+                     "dehb": {"population_size": 4}}
 
 
-@pytest.mark.parametrize("searcher", ["random", "tpe", "optuna", "bohb", "gp", "cmaes", "evolution", "pso"])
+@pytest.mark.parametrize("searcher", ["random", "tpe", "optuna", "bohb", "gp", "cmaes", "evolution", "pso", "dehb"])
 def test_same_seed_same_configurations(ray_cluster, storage, searcher):
     def configs(name: str, seed: int) -> list[dict]:
         res = hpo.run(
-            multi_fidelity_bowl, {**BOWL_SPACE, "iterations": 3}, metric="loss", mode="min",
+            multi_fidelity_bowl, {**BOWL_SPACE, "iterations": 3}, metric="loss", mode="min", max_t=3,
             searcher=searcher, num_samples=10, max_concurrent=1, seed=seed, storage=storage,
             name=name, verbose=0,
             searcher_options=SEED_TEST_OPTIONS.get(searcher, {"n_initial_points": 4}),

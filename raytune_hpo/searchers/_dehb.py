@@ -1,0 +1,248 @@
+"""``dehb``: differential evolution over Hyperband's brackets, after Awad, Mallik & Hutter
+(2021), "DEHB: Evolutionary Hyperband for scalable, robust and efficient hyperparameter
+optimization". Written here (no library), as a Ray Tune ``Searcher`` that runs with the
+``dehb`` scheduler: Hyperband's brackets (Li et al. 2018, Algorithm 1, as ``hyperband``) of
+synchronous successive halving, whose promotions continue the trials from their checkpoints.
+
+Every configuration is a vector in the unit cube, one coordinate per parameter (floats scaled
+to [0, 1], of their logarithm for log-scaled ones; integers and choices as bins of [0, 1)).
+DEHB keeps one *subpopulation* per budget (each rung's iterations): the configurations that
+have run that budget, with the score each reported there.
+
+- A new trial joins a known bracket (trials fill the brackets in order, as the scheduler
+  places them), so its first budget b is known when it is proposed. Until the subpopulation
+  of the smallest budget holds ``population_size`` members (by default the first rung of the
+  largest bracket), trials are random: that is DEHB's random initial bracket.
+- Afterwards every trial is a DE child for budget b: a *target* (the subpopulation of b in
+  turn, round-robin); a *mutant* v = a + F (b - c) (rand/1, F = ``mutation_factor``, 0.5) from
+  three distinct members of the *parent pool* — the best members of the subpopulation of the
+  budget below b (DEHB's flow of information from low to high budgets), or of b itself at
+  the smallest budget, or all members of all subpopulations while those hold fewer than
+  three; coordinates outside [0, 1] are drawn afresh; and binomial crossover of the target
+  with the mutant (``crossover_prob``, 0.5; one coordinate from the mutant at least).
+- Selection: a child's score at its first budget replaces its target when it is as good or
+  better. A trial that successive halving promotes to a higher budget enters that budget's
+  subpopulation, replacing the worst member when the subpopulation is full and it is better.
+
+Differences from the paper, where Ray's way of running trials decides: a promoted trial
+continues from its checkpoint (the paper trains it again from scratch at the higher budget),
+and the child of a higher rung is not re-bred from the promoted ones (successive halving
+promotes them as they are).
+
+It searches floats (log too, quantized), integers, and choices; not ``hpo.grid`` and not
+Ray-sampled domains, which are refused in one line; conditional parameters cannot be
+written in a space. With ``seed=`` the same sequence of configurations comes on every run (the
+experiment's trials start in order). ``max_concurrent`` limits the trials running at once,
+not counting those paused at a rung. The whole state is saved with the experiment.
+
+Options: ``mutation_factor``, ``crossover_prob``, ``population_size``; the scheduler's
+``reduction_factor`` (3) sets the brackets.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import Mapping, Sequence
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from raytune_hpo.errors import ConfigError
+from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, from_unit, searchable
+from raytune_hpo.space import Choice, Float, Integer, is_real
+
+Plan = Sequence[tuple[int, int]]  # a bracket's (trials, iterations) per rung, as in _sha
+
+
+class DifferentialEvolutionHyperband(Searcher):
+    """DEHB's proposals and selection on raw values (choices as indices); the brackets come
+    from the paired scheduler through :meth:`follow_brackets`."""
+
+    def __init__(
+        self,
+        params: Mapping[str, Float | Integer | Choice],
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+        mutation_factor: float = 0.5,
+        crossover_prob: float = 0.5,
+        population_size: int | None = None,
+        max_concurrent: int | None = None,
+    ):
+        super().__init__(metric=metric, mode=mode)
+        if not is_real(mutation_factor) or not 0 < mutation_factor <= 2:
+            raise ConfigError(f"searcher_options.mutation_factor: must be a number in (0, 2], got {mutation_factor!r}")
+        if not is_real(crossover_prob) or not 0 <= crossover_prob <= 1:
+            raise ConfigError(f"searcher_options.crossover_prob: must be a number in [0, 1], got {crossover_prob!r}")
+        if population_size is not None and (
+            not isinstance(population_size, int) or isinstance(population_size, bool) or population_size < 4
+        ):
+            raise ConfigError(f"searcher_options.population_size: must be an integer >= 4, got {population_size!r}")
+        self.params = dict(params)
+        self.mutation_factor = mutation_factor
+        self.crossover_prob = crossover_prob
+        self.population_size = population_size
+        self.max_concurrent = max_concurrent
+        self._running: set[str] = set()  # paused trials, waiting at a rung, do not count
+        self._rng = np.random.default_rng(seed)
+        self._plans: list[Plan] = []
+        self._sizes: dict[int, int] = {}  # budget -> subpopulation size
+        self._populations: dict[int, list[dict]] = {}  # budget -> [{"vector", "score"}]
+        self._turn: dict[int, int] = {}  # budget -> the next target's index
+        self._proposed = 0
+        self._trials: dict[str, dict] = {}  # trial id -> {"vector", "budget", "target", "scores"}
+
+    def follow_brackets(self, plans: Sequence[Plan]) -> None:
+        """The scheduler's brackets, in the order trials fill them."""
+        self._plans = [[(int(n), int(r)) for n, r in plan] for plan in plans]
+        for plan in self._plans:
+            for n, r in plan:
+                self._sizes[r] = max(self._sizes.get(r, 0), n)
+        smallest = min(self._sizes)
+        if self.population_size is not None:
+            self._sizes[smallest] = self.population_size
+        self._populations = {r: [] for r in sorted(self._sizes)}
+        self._turn = {r: 0 for r in self._sizes}
+
+    # -- Ray's Searcher interface --------------------------------------------------------------
+
+    def suggest(self, trial_id: str) -> dict | None:
+        from raytune_hpo.schedulers._sha import bracket_index
+
+        if not self._plans:
+            raise RuntimeError("the dehb searcher runs with the dehb scheduler, which gives it the brackets")
+        if self.max_concurrent and len(self._running) >= self.max_concurrent:
+            return None
+        plan = self._plans[bracket_index(self._proposed, self._plans) % len(self._plans)]
+        budget = plan[0][1]
+        self._proposed += 1
+        smallest = min(self._sizes)
+        target = None
+        if len(self._populations[smallest]) < self._sizes[smallest]:
+            vector = self._rng.random(len(self.params))
+        else:
+            target = self._target(budget)
+            vector = self._child(self._parent_pool(budget), target)
+        self._trials[trial_id] = {"vector": vector, "budget": budget, "target": target, "scores": {}}
+        self._running.add(trial_id)
+        return self._decode(vector)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._observe(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result and not error:
+            self._observe(trial_id, result)
+        self._trials.pop(trial_id, None)
+        self._running.discard(trial_id)
+
+    def on_pause(self, trial_id: str) -> None:
+        """Told by the scheduler: the trial waits at a rung (it no longer counts as running)."""
+        self._running.discard(trial_id)
+
+    def on_unpause(self, trial_id: str) -> None:
+        self._running.add(trial_id)
+
+    def get_state(self) -> dict:
+        return {key: getattr(self, key) for key in (
+            "_plans", "_sizes", "_populations", "_turn", "_proposed", "_trials", "_running")} | {
+            "rng": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state.pop("rng")
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    # -- DE -----------------------------------------------------------------------------------
+
+    def _target(self, budget: int) -> tuple[int, int] | None:
+        """(budget, index) of the next member of the budget's subpopulation, in turn."""
+        population = self._populations[budget]
+        if not population:
+            return None
+        index = self._turn[budget] % len(population)
+        self._turn[budget] += 1
+        return budget, index
+
+    def _parent_pool(self, budget: int) -> list[np.ndarray]:
+        below = [r for r in self._populations if r < budget]
+        source = self._populations[max(below)] if below else self._populations[budget]
+        best = sorted(source, key=lambda m: m["score"])[: self._sizes[budget]]
+        if len(best) < 3:
+            best = [m for population in self._populations.values() for m in population]
+        return [m["vector"] for m in best]
+
+    def _child(self, pool: list[np.ndarray], target: tuple[int, int] | None) -> np.ndarray:
+        if len(pool) < 3:
+            return self._rng.random(len(self.params))
+        a, b, c = (pool[i] for i in self._rng.choice(len(pool), size=3, replace=False))
+        mutant = a + self.mutation_factor * (b - c)
+        outside = (mutant < 0) | (mutant > 1)
+        mutant[outside] = self._rng.random(int(outside.sum()))
+        if target is None:
+            return mutant
+        parent = self._populations[target[0]][target[1]]["vector"]
+        cross = self._rng.random(len(mutant)) < self.crossover_prob
+        cross[self._rng.integers(len(mutant))] = True
+        return np.where(cross, mutant, parent)
+
+    def _observe(self, trial_id: str, result: dict) -> None:
+        trial = self._trials.get(trial_id)
+        iteration = result.get("training_iteration")
+        value = result.get(self.metric)
+        if trial is None or iteration not in self._populations or iteration in trial["scores"]:
+            return
+        if iteration < trial["budget"] or not is_real(value):
+            return
+        score = float(value) if self.mode != "max" else -float(value)
+        trial["scores"][iteration] = score
+        member = {"vector": trial["vector"], "score": score}
+        population = self._populations[iteration]
+        target = trial["target"]
+        if iteration == trial["budget"] and target is not None and target[0] == iteration:
+            if score <= population[target[1]]["score"]:
+                population[target[1]] = member
+        elif len(population) < self._sizes[iteration]:
+            population.append(member)
+        else:
+            worst = max(range(len(population)), key=lambda i: population[i]["score"])
+            if score < population[worst]["score"]:
+                population[worst] = member
+
+    def _decode(self, vector: np.ndarray) -> dict:
+        config = {}
+        for u, (name, p) in zip(vector, self.params.items()):
+            u = min(max(float(u), 0.0), 1.0)
+            if isinstance(p, Choice):
+                config[name] = min(int(u * len(p.options)), len(p.options) - 1)
+            elif isinstance(p, Integer):
+                low, high = (math.log(p.low), math.log(p.high)) if p.log else (p.low, p.high)
+                x = low + u * (high - low)
+                config[name] = p.coerce(math.floor(math.exp(x) if p.log else x))
+            else:
+                config[name] = p.coerce(from_unit(p, u))
+        return config
+
+
+class DEHBSearcher(CompletingSearcher, DifferentialEvolutionHyperband):
+    pass
+
+
+def build_dehb(request: SearcherRequest):
+    params = searchable(request)
+    kwargs = request.library_options(
+        DifferentialEvolutionHyperband.__init__, reserved=("params", "metric", "mode", "seed", "max_concurrent")
+    )
+    return DEHBSearcher(
+        hpo_space=request.space, params=params, metric=request.metric, mode=request.mode,
+        seed=request.seed, max_concurrent=request.max_concurrent, **kwargs,
+    ), {}
