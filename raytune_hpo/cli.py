@@ -158,6 +158,15 @@ def _bench(args: argparse.Namespace) -> int:
         from raytune_hpo.bench import overhead
 
         print(overhead.table(overhead.overhead(args.trials, args.trial_seconds), args.trial_seconds))
+    elif args.benchmark == "optimizers":
+        from raytune_hpo.bench import optimizers
+
+        names = optimizers.check_names("problems", args.problems, list(optimizers.problems()))
+        pairings = optimizers.check_names("pairings", args.pairings, optimizers.known_pairings())
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        _, text = optimizers.optimizers(seeds, names, pairings, args.budget, args.out)
+        print(text)
+        print(f"table, runs and plot in {args.out}/")
     elif args.benchmark == "suggest":
         from raytune_hpo.bench import suggest
 
@@ -311,6 +320,20 @@ def build_parser() -> argparse.ArgumentParser:
     overhead.add_argument("--trial-seconds", type=float, default=0.0)
     suggest = kinds.add_parser("suggest", help="median time of a searcher's suggest at trial 10 and the last")
     suggest.add_argument("--trials", type=_positive_int, default=500)
+    quality = kinds.add_parser(
+        "optimizers", help="searcher x scheduler pairings on multi-fidelity problems: budget to "
+        "reach random search's best, final regret")
+    quality.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
+    quality.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
+    quality.add_argument("--problems", nargs="+", metavar="PROBLEM",
+                         help="branin, hartmann6, counting_ones, digits (default all)")
+    quality.add_argument("--pairings", nargs="+", metavar="PAIRING",
+                         help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, "
+                         "cmaes, bohb, dehb, ray-bohb; also evolution, pso, random+sha, tpe+hyperband")
+    quality.add_argument("--budget", type=_positive_int, default=1080,
+                         help="training iterations per run (default 1080 = 40 trials of 27)")
+    quality.add_argument("--out", default="bench-optimizers", help="folder of runs.jsonl, table.md, "
+                         "best_so_far.png; runs already there are not run again (default bench-optimizers)")
     kinds.add_parser("gpu", help="8 short GPU trials: wall time against serial compute, GPU utilisation")
     return parser
 

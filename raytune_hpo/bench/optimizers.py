@@ -1,0 +1,323 @@
+"""``raytune-hpo bench optimizers``: searcher × scheduler pairings on the multi-fidelity
+problems of :mod:`raytune_hpo.bench.problems`, budget counted in training iterations.
+
+Every run gets the same budget (``budget`` iterations, by default 1,080 = 40 full trials of
+27 iterations) and runs ``concurrency`` trials at a time. Its *trajectory* orders every
+report of every trial by the time it was made (``reported_at``) and follows the incumbent: the
+report with the lowest ``value`` so far, worth its ``true_value`` (the same number except on
+noisy counting-ones). For each problem and seed:
+
+- the *target* is random search's final incumbent (``random``, 40 trials run to the end, the
+  same seed);
+- a pairing's *fraction* is the budget it spent before its incumbent was as good as the
+  target, divided by the budget (``never`` where it was not within the budget);
+- its *regret* is its final incumbent minus the problem's optimum (for digits, minus the best
+  value any run found).
+
+The table gives the median fraction over seeds (with how many seeds reached the target) and the
+median regret with its quartiles; the plot, the median incumbent's regret against the budget,
+one line per pairing. ``ray-bohb`` is plain Ray Tune's own BOHB (``TuneBOHB`` +
+``HyperBandForBOHB``, the way Ray's documentation sets it up, with ``reuse_actors=True``:
+without it every pause and resume starts a new worker process, 10x the wall time for the same
+decisions), run beside ours in the same process for comparison. Each finished run is appended to ``runs.jsonl`` in the output folder,
+which a rerun with the same folder reads back instead of running again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from raytune_hpo.bench.problems import MAX_T, Problem, problems
+
+BUDGET = 40 * MAX_T
+ANCHOR = "random"
+# name: (searcher, scheduler); "ray-bohb" is plain Ray Tune's BOHB.
+PAIRINGS: dict[str, tuple[str, str] | None] = {
+    "random": ("random", "fifo"),
+    "random+asha": ("random", "asha"),
+    "random+hyperband": ("random", "hyperband"),
+    "tpe": ("tpe", "fifo"),
+    "tpe+asha": ("tpe", "asha"),
+    "gp": ("gp", "fifo"),
+    "cmaes": ("cmaes", "fifo"),
+    "bohb": ("bohb", "bohb"),
+    "dehb": ("dehb", "dehb"),
+    "ray-bohb": None,
+}
+EXTRA_PAIRINGS: dict[str, tuple[str, str]] = {
+    "evolution": ("evolution", "fifo"),
+    "pso": ("pso", "fifo"),
+    "random+sha": ("random", "sha"),
+    "tpe+hyperband": ("tpe", "hyperband"),
+}
+
+
+@dataclass
+class Run:
+    problem: str
+    pairing: str
+    seed: int
+    budget: int
+    trajectory: list[tuple[int, float]]  # (iterations spent, incumbent's true value) at each change
+    trials: int
+    seconds: float
+
+    def incumbent_at(self, spent: int) -> float:
+        """The incumbent's true value after ``spent`` iterations (inf before any report)."""
+        value = math.inf
+        for used, v in self.trajectory:
+            if used > spent:
+                break
+            value = v
+        return value
+
+    @property
+    def final(self) -> float:
+        return self.incumbent_at(self.budget)
+
+    def reached(self, target: float) -> int | None:
+        """The iterations spent when the incumbent first was as good as ``target``."""
+        for used, v in self.trajectory:
+            if used > self.budget:
+                break
+            if v <= target:
+                return used
+        return None
+
+
+def trajectory(reports: Sequence[dict], budget: int) -> list[tuple[int, float]]:
+    """The incumbent after each report, in the order the reports were made, up to ``budget``
+    reports; one entry per change of incumbent."""
+    ordered = sorted(reports, key=lambda r: r["reported_at"])[:budget]
+    best_value, points = math.inf, []
+    for used, report in enumerate(ordered, start=1):
+        if report["value"] < best_value:
+            best_value = report["value"]
+            points.append((used, float(report["true_value"])))
+    return points
+
+
+def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float) -> Run:
+    start = time.perf_counter()
+    if PAIRINGS.get(pairing, True) is None:
+        reports, trials = _run_ray_bohb(problem, seed, budget, storage, cpus)
+    else:
+        reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus)
+    return Run(problem.name, pairing, seed, budget, trajectory(reports, budget), trials,
+               time.perf_counter() - start)
+
+
+def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float):
+    import raytune_hpo as hpo
+
+    searcher, scheduler = {**PAIRINGS, **EXTRA_PAIRINGS}[pairing]
+    full_trials = budget // MAX_T
+    results = hpo.run(
+        problem.trainable, problem.space, metric="value", mode="min", searcher=searcher,
+        scheduler=scheduler, max_t=MAX_T, seed=seed, resources={"cpu": cpus},
+        # Without early stopping, the budget is exactly that many full trials; with it, as
+        # many trials as the budget allows.
+        num_samples=full_trials if scheduler == "fifo" else 100 * full_trials,
+        iteration_budget=budget, storage=storage, name=f"{problem.name}-{pairing.replace('+', '_')}-{seed}", verbose=0,
+    )
+    return [r for t in results.trials for r in t.history if "reported_at" in r], len(results.trials)
+
+
+def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: float):
+    from ray import tune
+    from ray.tune.schedulers import HyperBandForBOHB
+    from ray.tune.search.bohb import TuneBOHB
+
+    from raytune_hpo._budget import IterationBudget
+    from raytune_hpo.space import Space
+
+    searcher = TuneBOHB(space=Space(problem.space).to_configspace(seed=seed), seed=seed,
+                        metric="value", mode="min")
+    scheduler = HyperBandForBOHB(time_attr="training_iteration", max_t=MAX_T, reduction_factor=3,
+                                 metric="value", mode="min")
+    grid = tune.Tuner(
+        tune.with_resources(_completed(problem.trainable, Space(problem.space)), {"cpu": cpus}),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                    num_samples=100 * (budget // MAX_T), reuse_actors=True),
+        run_config=tune.RunConfig(name=f"{problem.name}-ray-bohb-{seed}", storage_path=storage,
+                                  stop=IterationBudget(budget), verbose=0),
+    ).fit()
+    reports = []
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is not None and "reported_at" in frame:
+            reports += frame[["reported_at", "value", "true_value"]].to_dict("records")
+    return reports, len(grid)
+
+
+def _completed(trainable, space):
+    """``trainable`` on the configuration a ConfigSpace suggestion stands for (choices come
+    as indices, constants are not in it)."""
+
+    def trial(config: dict) -> None:
+        trainable(space.complete(config))
+
+    trial.__name__ = trainable.__name__
+    return trial
+
+
+# -- summary -------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    problem: str
+    pairing: str
+    fractions: list[float | None]  # per seed; None: never reached the target
+    regrets: list[float]
+
+    @property
+    def median_fraction(self) -> float:
+        """The median over seeds, a seed that never reached the target counting as infinite."""
+        return float(np.median([math.inf if f is None else f for f in self.fractions]))
+
+    @property
+    def reached(self) -> int:
+        return sum(f is not None for f in self.fractions)
+
+
+def summarise(runs: Sequence[Run], optima: dict[str, float | None]) -> list[Row]:
+    """One row per (problem, pairing): the fractions against the anchor of the same seed, and
+    the final regrets. Runs whose anchor is missing are left out."""
+    anchors = {(r.problem, r.seed): r.final for r in runs if r.pairing == ANCHOR}
+    best_found = {}
+    for r in runs:
+        best_found[r.problem] = min(best_found.get(r.problem, math.inf), r.final)
+    rows: dict[tuple[str, str], Row] = {}
+    for r in runs:
+        if (r.problem, r.seed) not in anchors:
+            continue
+        optimum = optima.get(r.problem)
+        optimum = best_found[r.problem] if optimum is None else optimum
+        row = rows.setdefault((r.problem, r.pairing), Row(r.problem, r.pairing, [], []))
+        used = r.reached(anchors[(r.problem, r.seed)])
+        row.fractions.append(None if used is None else used / r.budget)
+        row.regrets.append(r.final - optimum)
+    return list(rows.values())
+
+
+def table(rows: Sequence[Row]) -> str:
+    lines = [
+        "| problem | pairing | fraction of random search's budget (median) | reached | "
+        "final regret, median [25 %, 75 %] |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        fraction = row.median_fraction
+        shown = "never" if math.isinf(fraction) else f"{fraction:.3f}"
+        q25, q50, q75 = np.percentile(row.regrets, [25, 50, 75])
+        lines.append(
+            f"| {row.problem} | {row.pairing} | {shown} | {row.reached}/{len(row.fractions)} | "
+            f"{q50:.3g} [{q25:.3g}, {q75:.3g}] |"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> None:
+    """Median regret of the incumbent against the budget spent, one panel per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(r.problem for r in runs))
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        mine = [r for r in runs if r.problem == name]
+        optimum = optima.get(name)
+        optimum = min(r.final for r in mine) if optimum is None else optimum
+        budget = max(r.budget for r in mine)
+        steps = np.unique(np.geomspace(1, budget, 200).astype(int))
+        for pairing in dict.fromkeys(r.pairing for r in mine):
+            curves = [[r.incumbent_at(int(s)) - optimum for s in steps] for r in mine if r.pairing == pairing]
+            axis.plot(steps, np.median(np.array(curves), axis=0), label=pairing,
+                      linewidth=2.5 if pairing == ANCHOR else 1.5)
+        axis.set_xscale("log")
+        axis.set_yscale("symlog", linthresh=1e-3)
+        axis.set_title(name)
+        axis.set_xlabel("budget spent (training iterations)")
+        axis.set_ylabel("regret of the incumbent (median over seeds)")
+    axes[0][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# -- the benchmark -------------------------------------------------------------------------
+
+
+def optimizers(
+    seeds: Sequence[int], problem_names: Sequence[str] | None = None,
+    pairings: Sequence[str] | None = None, budget: int = BUDGET, out: str = "bench-optimizers",
+) -> tuple[list[Row], str]:
+    """Run every pairing on every problem for every seed (the anchor first); returns the rows
+    and the table. Runs already in ``out/runs.jsonl`` are read back, not run again."""
+    import ray
+
+    from raytune_hpo.runner import init_ray
+
+    suite = problems()
+    problem_names = list(problem_names or suite)
+    pairings = [ANCHOR] + [p for p in (pairings or PAIRINGS) if p != ANCHOR]
+    os.makedirs(out, exist_ok=True)
+    log = os.path.join(out, "runs.jsonl")
+    runs = _read_runs(log)
+    done = {(r.problem, r.pairing, r.seed, r.budget) for r in runs}
+    if not ray.is_initialized():
+        init_ray()
+    cpus = max(1.0, ray.cluster_resources().get("CPU", 2) / 2)  # two trials at a time
+    with tempfile.TemporaryDirectory(prefix="hpo-bench-optimizers-") as storage:
+        for name in problem_names:
+            for seed in seeds:
+                for pairing in pairings:
+                    if (name, pairing, seed, budget) in done:
+                        continue
+                    run = run_pairing(suite[name], pairing, seed, budget, storage, cpus)
+                    runs.append(run)
+                    with open(log, "a") as f:
+                        f.write(json.dumps(asdict(run)) + "\n")
+                    print(f"{name} {pairing} seed {seed}: final {run.final:.4g}, {run.trials} trials, "
+                          f"{run.seconds:.0f} s", flush=True)
+    wanted = [r for r in runs if r.problem in problem_names and r.pairing in pairings
+              and r.seed in seeds and r.budget == budget]
+    optima = {name: suite[name].optimum for name in suite}
+    rows = summarise(wanted, optima)
+    text = table(rows)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(text + "\n")
+    plot(wanted, optima, os.path.join(out, "best_so_far.png"))
+    return rows, text
+
+
+def _read_runs(path: str) -> list[Run]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [Run(**{**row, "trajectory": [tuple(p) for p in row["trajectory"]]})
+                for row in map(json.loads, f) if row]
+
+
+def known_pairings() -> list[str]:
+    return list(PAIRINGS) + list(EXTRA_PAIRINGS)
+
+
+def check_names(kind: str, names: Sequence[str] | None, known: Sequence[str]) -> Any:
+    from raytune_hpo.errors import ConfigError
+
+    for name in names or ():
+        if name not in known:
+            raise ConfigError(f"--{kind}: unknown {name!r}; choose from {', '.join(known)}")
+    return names

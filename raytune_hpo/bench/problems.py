@@ -1,0 +1,244 @@
+"""The multi-fidelity test problems of ``raytune-hpo bench optimizers``.
+
+Each problem is a trainable that reports once per iteration, for ``max_t`` iterations: the
+fidelity after iteration t is z = t / max_t, and z = 1 is the real objective. Each report
+carries ``reported_at`` (the wall clock, which orders the reports of concurrent trials),
+``value`` (the metric the optimiser sees, minimised) and ``true_value`` (what the
+configuration at that fidelity is really worth: the same number where the problem has no
+noise; the expectation for counting-ones). Budget is counted in iterations.
+
+- ``branin``: Branin with a fidelity axis: the truth plus the distance to it of BoTorch's
+  ``AugmentedBranin`` (b = 5.1/(4π²) - 0.1 (1 - z)). The augmented function alone is another
+  function at low fidelity, with minima as low as Branin's elsewhere: an optimiser would
+  "find" the optimum at the first iteration of a poor configuration. Added as a distance, it
+  misleads as much and is never better than the truth; 2 floats; minimum 0.397887.
+- ``hartmann6``: Hartmann-6 with a fidelity axis, as BoTorch's ``AugmentedHartmann``
+  (α₁ = 1 - 0.1 (1 - z): low fidelities are never better than the truth); 6 floats;
+  minimum -3.32237.
+- ``counting_ones``: Falkner et al. (2018)'s counting-ones, 8 categorical bits and 8 floats in
+  [0, 1]; the floats are estimated by the mean of t Bernoulli draws after iteration t (more
+  iterations, less noise); minimum -16.
+- ``digits``: learning curves of a real model: a one-hidden-layer network on
+  ``sklearn.datasets.load_digits`` (lr, momentum, weight decay, width, batch size), one epoch
+  per iteration, the validation loss reported; the minimum is not known (regret is measured
+  against the best value any run of the benchmark found).
+
+A trial saves a checkpoint at the rungs of η = 3 brackets (iterations 1, 3, 9, ... below
+``max_t``), the only iterations where the benchmark's schedulers pause a trial: a paused trial
+goes on from there, and the other reports cost no checkpoint.
+
+All are deterministic given the configuration (counting-ones draws from a generator seeded by
+it; digits trains with torch seeded by it), so a configuration costs the same and reports the
+same whichever optimiser proposes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+import raytune_hpo as hpo
+
+MAX_T = 27
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    space: dict
+    trainable: Callable[[dict], None]
+    optimum: float | None  # None: unknown (regret against the best any run found)
+
+
+def _continue_from() -> int:
+    """The iterations done before (a paused, resumed or retried trial continues)."""
+    state = hpo.load_checkpoint()
+    return state["iteration"] if state else 0
+
+
+def _at_rung(t: int, max_t: int) -> bool:
+    """Whether iteration ``t`` is a rung of η = 3 brackets below ``max_t``: max_t/3^k, floored."""
+    k = 1
+    while max_t // 3**k >= 1:
+        if t == max_t // 3**k:
+            return True
+        k += 1
+    return False
+
+
+def _report(t: int, max_t: int, checkpoint: Callable[[], dict], **metrics: float) -> None:
+    hpo.report(checkpoint=checkpoint() if _at_rung(t, max_t) else None, reported_at=time.time(), **metrics)
+
+
+def _report_curve(config: dict, value_at: Callable[[float], tuple[float, float]]) -> None:
+    max_t = config["max_t"]
+    for t in range(_continue_from() + 1, max_t + 1):
+        value, true_value = value_at(t / max_t)
+        _report(t, max_t, lambda: {"iteration": t}, value=value, true_value=true_value)
+
+
+# -- Branin ------------------------------------------------------------------------------------
+
+
+def augmented_branin(x1: float, x2: float, z: float = 1.0) -> float:
+    b = 5.1 / (4 * math.pi**2) - 0.1 * (1 - z)
+    c, r, s, t = 5 / math.pi, 6.0, 10.0, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - r) ** 2 + s * (1 - t) * math.cos(x1) + s
+
+
+def branin(x1: float, x2: float, z: float = 1.0) -> float:
+    truth = augmented_branin(x1, x2)
+    return truth + abs(augmented_branin(x1, x2, z) - truth)
+
+
+def branin_trial(config: dict) -> None:
+    def value_at(z):
+        v = branin(config["x1"], config["x2"], z)
+        return v, v
+
+    _report_curve(config, value_at)
+
+
+# -- Hartmann-6 --------------------------------------------------------------------------------
+
+_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_A = np.array([
+    [10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+    [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14],
+])
+_P = 1e-4 * np.array([
+    [1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+    [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381],
+])
+
+
+def hartmann6(x: np.ndarray, z: float = 1.0) -> float:
+    alpha = _ALPHA.copy()
+    alpha[0] -= 0.1 * (1 - z)
+    return float(-np.sum(alpha * np.exp(-np.sum(_A * (np.asarray(x) - _P) ** 2, axis=1))))
+
+
+def hartmann6_trial(config: dict) -> None:
+    x = np.array([config[f"x{i}"] for i in range(1, 7)])
+
+    def value_at(z):
+        v = hartmann6(x, z)
+        return v, v
+
+    _report_curve(config, value_at)
+
+
+# -- counting ones -----------------------------------------------------------------------------
+
+_ONES = 8  # categorical bits, and as many floats
+
+
+def _config_seed(config: dict) -> int:
+    text = json.dumps({k: v for k, v in config.items() if k != "max_t"}, sort_keys=True)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def counting_ones_trial(config: dict) -> None:
+    bits = sum(config[f"b{i}"] for i in range(_ONES))
+    probabilities = np.array([config[f"p{i}"] for i in range(_ONES)])
+    true_value = -(bits + float(probabilities.sum()))
+    max_t = config["max_t"]
+    # One draw per float per iteration, all made up front so that a resumed trial sees the
+    # same draws as one that ran through.
+    draws = np.random.default_rng(_config_seed(config)).random((max_t, _ONES)) < probabilities
+    done = _continue_from()
+    for t in range(done + 1, max_t + 1):
+        estimate = draws[:t].mean(axis=0).sum()
+        _report(t, max_t, lambda: {"iteration": t}, value=-(bits + float(estimate)), true_value=true_value)
+
+
+# -- digits ------------------------------------------------------------------------------------
+
+
+def digits_trial(config: dict) -> None:
+    import torch
+    from sklearn.datasets import load_digits
+
+    torch.set_num_threads(1)
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x / 16.0, dtype=torch.float32)
+    y = torch.tensor(y)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    train, valid = order[:1200], order[1200:]
+    torch.manual_seed(_config_seed(config) % 2**31)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, config["width"]), torch.nn.ReLU(), torch.nn.Linear(config["width"], 10)
+    )
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config["lr"], momentum=config["momentum"],
+        weight_decay=config["weight_decay"],
+    )
+    state = hpo.load_checkpoint()
+    start = 0
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start = state["iteration"]
+    loss = torch.nn.functional.cross_entropy
+    for t in range(start + 1, config["max_t"] + 1):
+        model.train()
+        for batch in train[torch.randperm(len(train))].split(config["batch_size"]):
+            optimizer.zero_grad()
+            loss(model(x[batch]), y[batch]).backward()
+            optimizer.step()
+        with torch.no_grad():
+            value = loss(model(x[valid]), y[valid]).item()
+        if not math.isfinite(value):
+            value = math.log(10) * 10  # diverged: worse than any trained model, still a number
+        _report(
+            t, config["max_t"],
+            lambda: {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "rng": torch.get_rng_state(), "iteration": t},
+            value=value, true_value=value,
+        )
+
+
+# -- the suite ---------------------------------------------------------------------------------
+
+
+def _space(params: dict[str, Any], max_t: int) -> dict:
+    return {**params, "max_t": max_t}
+
+
+def problems(max_t: int = MAX_T) -> dict[str, Problem]:
+    return {
+        "branin": Problem(
+            "branin",
+            _space({"x1": hpo.uniform(-5.0, 10.0), "x2": hpo.uniform(0.0, 15.0)}, max_t),
+            branin_trial, 0.397887,
+        ),
+        "hartmann6": Problem(
+            "hartmann6",
+            _space({f"x{i}": hpo.uniform(0.0, 1.0) for i in range(1, 7)}, max_t),
+            hartmann6_trial, -3.32237,
+        ),
+        "counting_ones": Problem(
+            "counting_ones",
+            _space({**{f"b{i}": hpo.choice([0, 1]) for i in range(_ONES)},
+                    **{f"p{i}": hpo.uniform(0.0, 1.0) for i in range(_ONES)}}, max_t),
+            counting_ones_trial, -2.0 * _ONES,
+        ),
+        "digits": Problem(
+            "digits",
+            _space({
+                "lr": hpo.loguniform(1e-3, 1.0),
+                "momentum": hpo.uniform(0.0, 0.99),
+                "weight_decay": hpo.loguniform(1e-6, 1e-1),
+                "width": hpo.choice([16, 32, 64, 128, 256]),
+                "batch_size": hpo.choice([16, 32, 64, 128, 256]),
+            }, max_t),
+            digits_trial, None,
+        ),
+    }
