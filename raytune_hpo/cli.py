@@ -167,6 +167,12 @@ def _bench(args: argparse.Namespace) -> int:
         _, text = optimizers.optimizers(seeds, names, pairings, args.budget, args.out)
         print(text)
         print(f"table, runs and plot in {args.out}/")
+    elif args.benchmark == "load":
+        from raytune_hpo.bench import load
+
+        rows, problems = load.load(args.trials)
+        print(load.table(rows, problems))
+        return 1 if problems else 0
     elif args.benchmark == "suggest":
         from raytune_hpo.bench import suggest
 
@@ -334,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="training iterations per run (default 1080 = 40 trials of 27)")
     quality.add_argument("--out", default="bench-optimizers", help="folder of runs.jsonl, table.md, "
                          "best_so_far.png; runs already there are not run again (default bench-optimizers)")
+    heavy = kinds.add_parser("load", help="one experiment of many trivial trials: all accounted for, "
+                             "wall time and the driver's peak memory against plain Ray Tune")
+    heavy.add_argument("--trials", type=_positive_int, default=2000)
     kinds.add_parser("gpu", help="8 short GPU trials: wall time against serial compute, GPU utilisation")
     return parser
 
