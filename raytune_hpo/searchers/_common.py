@@ -4,6 +4,7 @@ against our :class:`Space`, and concurrency limits."""
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -55,6 +56,30 @@ def searchable(request: SearcherRequest) -> dict[str, Any]:
     """The space's parameters by path; a grid or a Ray-sampled domain (only ``grid`` and
     ``random`` take them) is refused in one line naming it and this searcher."""
     return dict(request.space._searchable(request.name))
+
+
+class PickledState:
+    """``save``/``restore`` of a searcher written here, through its ``get_state``/``set_state``."""
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+
+def build_written_here(request: SearcherRequest, searcher: type, algorithm: type, **arguments: Any):
+    """A searcher written here (``searcher``, completing ``algorithm``'s suggestions), its
+    ``searcher_options`` checked against ``algorithm``'s signature."""
+    options = request.library_options(
+        algorithm.__init__, reserved=("params", "metric", "mode", "seed", *arguments)
+    )
+    return searcher(
+        hpo_space=request.space, params=searchable(request), metric=request.metric, mode=request.mode,
+        seed=request.seed, **arguments, **options,
+    )
 
 
 def limit_concurrency(searcher, max_concurrent: int | None):

@@ -42,20 +42,25 @@ Options: ``mutation_factor``, ``crossover_prob``, ``population_size``; the sched
 from __future__ import annotations
 
 import math
-import pickle
 from typing import Mapping, Sequence
 
 import numpy as np
 from ray.tune.search import Searcher
 
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, from_unit, searchable
+from raytune_hpo.searchers._common import (
+    CompletingSearcher,
+    PickledState,
+    SearcherRequest,
+    build_written_here,
+    from_unit,
+)
 from raytune_hpo.space import Choice, Float, Integer, is_real
 
 Plan = Sequence[tuple[int, int]]  # a bracket's (trials, iterations) per rung, as in _sha
 
 
-class DifferentialEvolutionHyperband(Searcher):
+class DifferentialEvolutionHyperband(PickledState, Searcher):
     """DEHB's proposals and selection on raw values (choices as indices); the brackets come
     from the paired scheduler through :meth:`follow_brackets`."""
 
@@ -154,14 +159,6 @@ class DifferentialEvolutionHyperband(Searcher):
         for key, value in state.items():
             setattr(self, key, value)
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
-
     # -- DE -----------------------------------------------------------------------------------
 
     def _target(self, budget: int) -> tuple[int, int] | None:
@@ -238,11 +235,7 @@ class DEHBSearcher(CompletingSearcher, DifferentialEvolutionHyperband):
 
 
 def build_dehb(request: SearcherRequest):
-    params = searchable(request)
-    kwargs = request.library_options(
-        DifferentialEvolutionHyperband.__init__, reserved=("params", "metric", "mode", "seed", "max_concurrent")
+    searcher = build_written_here(
+        request, DEHBSearcher, DifferentialEvolutionHyperband, max_concurrent=request.max_concurrent
     )
-    return DEHBSearcher(
-        hpo_space=request.space, params=params, metric=request.metric, mode=request.mode,
-        seed=request.seed, max_concurrent=request.max_concurrent, **kwargs,
-    ), {}
+    return searcher, {}

@@ -38,7 +38,6 @@ Options: ``population_size``, ``tournament_size``, ``crossover_rate`` (0.8),
 from __future__ import annotations
 
 import math
-import pickle
 from typing import Any, Mapping
 
 import numpy as np
@@ -47,10 +46,11 @@ from ray.tune.search import Searcher
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
+    PickledState,
     SearcherRequest,
+    build_written_here,
     from_unit,
     limit_concurrency,
-    searchable,
     to_unit,
 )
 from raytune_hpo.space import Choice, Float, Integer, is_real
@@ -60,7 +60,7 @@ Genes = dict  # parameter path -> value: floats and integers as in the configura
 _NOVELTY_TRIES = 20  # children drawn before a duplicate configuration is accepted
 
 
-class GeneticAlgorithm(Searcher):
+class GeneticAlgorithm(PickledState, Searcher):
     """The algorithm on raw genes (choices as indices); :class:`EvolutionSearcher` completes
     its suggestions through the space."""
 
@@ -139,14 +139,6 @@ class GeneticAlgorithm(Searcher):
         self._population, self._pending, self._seen = state["population"], state["pending"], state["seen"]
         self._proposed, self._finished = state["proposed"], state["finished"]
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
-
     # -- the operators -------------------------------------------------------------------------
 
     def _random(self) -> Genes:
@@ -210,14 +202,7 @@ class EvolutionSearcher(CompletingSearcher, GeneticAlgorithm):
 
 
 def build_evolution(request: SearcherRequest):
-    params = searchable(request)
-    kwargs = request.library_options(
-        GeneticAlgorithm.__init__, reserved=("params", "metric", "mode", "seed")
-    )
-    searcher = EvolutionSearcher(
-        hpo_space=request.space, params=params, metric=request.metric, mode=request.mode,
-        seed=request.seed, **kwargs,
-    )
+    searcher = build_written_here(request, EvolutionSearcher, GeneticAlgorithm)
     return limit_concurrency(searcher, request.max_concurrent), {}
 
 
