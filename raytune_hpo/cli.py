@@ -111,10 +111,15 @@ def summary(results) -> int:
 
 
 def _print_errors(results, stream) -> None:
-    """Each failed trial in one line: its name and the last line of its error."""
+    """Each failed trial in one line, its name and its error (the exception's line); likewise
+    a trial that failed and recovered on a retry, and one stopped at a NaN or infinite metric."""
     for trial in results.trials:
-        if trial.error:
-            print(f"error in {trial.name}: {trial.error.strip().splitlines()[-1]}", file=stream)
+        if trial.error_line:
+            retried = "" if trial.status == "ERROR" else " (recovered on a retry)"
+            print(f"error in {trial.name}{retried}: {trial.error_line}", file=stream)
+        non_finite = trial.non_finite(results.metric)
+        if non_finite:
+            print(f"{trial.name}: {non_finite}; stopped there, never chosen as best", file=stream)
 
 
 def budget(plan) -> str:

@@ -20,6 +20,7 @@ import glob
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from raytune_hpo.space import display, flatten
 from raytune_hpo.trainable import CHECKPOINT_FILE, load_checkpoint_file
 
 META_FILE = "hpo.json"
+_META_KEYS = ("name", "metric", "mode", "seed", "resources")  # what load and resume read
 
 
 @dataclass
@@ -45,6 +47,27 @@ class Trial:
     @property
     def iterations(self) -> int:
         return int(self.history[-1].get("training_iteration", len(self.history))) if self.history else 0
+
+    @property
+    def error_line(self) -> str | None:
+        """The error in one line: the exception and the first line of its message, from the
+        last failure of ``error`` (Ray's record of every failure, each with its traceback)."""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.error or "")  # Ray colours the worker's name
+        if "Failure # " in text:  # the last failure, without its header line
+            text = text.rsplit("Failure # ", 1)[1].partition("\n")[2]
+        lines = [line for line in text.splitlines() if line.strip()]
+        frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+        if frames:  # a traceback: after its last frame and that frame's source lines, the exception
+            lines = [line for line in lines[frames[-1] + 1:] if not line[0].isspace()] or lines
+        return lines[0].strip() if lines else None
+
+    def non_finite(self, metric: str) -> str | None:
+        """``"loss was nan at iteration 3"`` for a trial that reported ``metric`` NaN or
+        infinite (stopped there; never the best), else None."""
+        for report in self.history:
+            if is_non_finite(report.get(metric)):
+                return f"{metric} was {report[metric]} at iteration {report.get('training_iteration', '?')}"
+        return None
 
     def best_report(self, metric: str, mode: str) -> dict | None:
         scored = [r for r in self.history if _finite(r.get(metric))]
@@ -131,7 +154,8 @@ class Results:
 
     def dataframe(self):
         """A row per trial, best first: ``trial_id``, ``status``, ``iterations``, ``duration_s``
-        (the ``time_total_s`` of its last report), ``error``, ``node``,
+        (the ``time_total_s`` of its last report), ``error`` (in one line), ``non_finite``
+        (``"loss was nan at iteration 3"`` where the trial was stopped for it), ``node``,
         ``config.<name>`` for every parameter (nested ones dotted), ``last.<metric>`` for
         every metric of its last report, and ``best.<metric>`` for the objective."""
         import pandas as pd
@@ -147,7 +171,8 @@ class Results:
                 # Training time, not wall time: a trial restored from a checkpoint (a retry,
                 # a resume, a PBT exploit) goes on from the time saved with it.
                 "duration_s": last.get("time_total_s"),
-                "error": t.error.strip().splitlines()[-1] if t.error else None,
+                "error": t.error_line,
+                "non_finite": t.non_finite(self.metric),
                 # The SLURM node (or else the host) that ran the last report.
                 "node": last.get("node") or last.get("hostname"),
             }
@@ -178,14 +203,22 @@ def read_meta(path: str) -> dict:
         )
     try:
         with open(meta_path) as f:
-            return json.load(f)
+            meta = json.load(f)
     except FileNotFoundError:
+        if glob.glob(os.path.join(path, "experiment_state-*.json")):
+            raise ConfigError(
+                f"{path!r}: {META_FILE} is missing, though trials were recorded; the experiment record is damaged"
+            ) from None
         raise ConfigError(
             f"{path!r} is not a raytune-hpo experiment directory (no {META_FILE}); "
             "give the directory hpo.run() created, storage/name"
         ) from None
     except (OSError, ValueError) as e:
         raise ConfigError(f"{meta_path}: cannot be read ({e}); the experiment record is damaged") from None
+    missing = [key for key in _META_KEYS if not isinstance(meta, dict) or key not in meta]
+    if missing:
+        raise ConfigError(f"{meta_path}: {', '.join(missing)} missing; the experiment record is damaged")
+    return meta
 
 
 def write_meta(path: str, meta: dict) -> None:
@@ -265,3 +298,8 @@ def is_metric(key: str, value: Any) -> bool:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_non_finite(value: Any) -> bool:
+    """A number that is NaN or infinite (a missing or non-numeric value is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)

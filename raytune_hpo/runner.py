@@ -7,6 +7,7 @@ Everything a user can get wrong is checked before Ray starts, and raises
 from __future__ import annotations
 
 import contextlib
+import errno
 from dataclasses import dataclass
 import inspect
 import logging
@@ -14,6 +15,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 import sys
 import time
 from typing import Any, Callable, Mapping
@@ -21,7 +23,7 @@ from typing import Any, Callable, Mapping
 from raytune_hpo._lock import experiment_lock
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.manifest import end_session, start_session, write_manifest
-from raytune_hpo.results import _RAY_FIELDS, META_FILE, Results, read_meta, write_meta
+from raytune_hpo.results import _RAY_FIELDS, META_FILE, Results, _read_trials, read_meta, write_meta
 from raytune_hpo.schedulers import SchedulerInfo, SchedulerRequest, get_scheduler
 from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher
 from raytune_hpo.space import Space
@@ -31,6 +33,11 @@ TRAINABLE_FILE = "trainable.pkl"
 EXPERIMENT_FILE = "experiment.yaml"
 RESOURCE_NAMES = ("cpu", "gpu", "memory")
 _RAY_RESOURCE = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+# An experiment keeps room on its storage to save its state: RESERVE_BYTES held in RESERVE_FILE
+# while it runs, and as much again free. It does not start with less than both, and is
+# interrupted, resumable, when its trials leave less (raytune_hpo._stop).
+RESERVE_BYTES = 16 * 2**20
+RESERVE_FILE = "hpo.reserve"
 
 
 def run(
@@ -220,6 +227,7 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
     import yaml
     from ray import tune
 
+    from raytune_hpo._stop import LowSpace
     from raytune_hpo.progress import Progress
     from raytune_hpo.tracking import ResultLog, TensorBoardLog
 
@@ -278,7 +286,8 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
             # Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON
             # log lost reports when trials restarted (see ResultLog), its TensorBoard logger
             # wrote hyperparameters only when a trial ended (see TensorBoardLog).
-            callbacks=[ResultLog(), TensorBoardLog(p.metric), *_tracking_callbacks(p)]
+            # LowSpace first: on a full disk, it frees the reserve before the others write.
+            callbacks=[LowSpace(p.path), ResultLog(), TensorBoardLog(p.metric), *_tracking_callbacks(p)]
             + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
         ),
     )
@@ -286,14 +295,19 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
 
 
 def _stopper(plan: Plan):
-    """Ends trials at ``max_t`` where the scheduler does not, and the experiment at its
-    iteration budget."""
+    """Ends trials at ``max_t`` where the scheduler does not and at a non-finite metric
+    (:mod:`._stop`), and the experiment at its iteration budget."""
+    from raytune_hpo._stop import Guard
+
     max_t = plan.max_t if plan.max_t and not plan.scheduler.stops_at_max_t else None
     if plan.iteration_budget is not None:
+        from ray.tune.stopper import CombinedStopper
+
         from raytune_hpo._budget import IterationBudget
 
-        return IterationBudget(plan.iteration_budget, max_t)
-    return {"training_iteration": max_t} if max_t else None
+        # The budget first: it counts every report, and CombinedStopper stops asking at a yes.
+        return CombinedStopper(IterationBudget(plan.iteration_budget, max_t), Guard(plan.metric))
+    return Guard(plan.metric, max_t)
 
 
 def _check_tracking(tracking: Any) -> dict:
@@ -329,21 +343,33 @@ def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Resul
 def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results:
     if not any(name.startswith("experiment_state-") for name in os.listdir(path)):
         raise ConfigError(
-            f"{path!r}: no trial was recorded before the experiment stopped; "
-            "there is nothing to resume, start it again with hpo.run()"
+            f"{path!r}: no trial was recorded before the experiment stopped; there is nothing to "
+            "resume: remove the directory and start it again with hpo.run()"
         )
+    _read_trials(path)  # a damaged state is told in one line, before Ray reads it
     trainable = _load_trainable(path, meta)
+    _check_free_space(path, "free space, then resume it")
     _ensure_ray()
     _check_cluster_fits(meta["resources"])
 
     from ray import tune
 
-    tuner = tune.Tuner.restore(
-        path,
-        trainable=tune.with_resources(as_trainable(trainable, meta["seed"]), meta["resources"]),
-        resume_unfinished=True,
-        resume_errored=retry_errored,
-    )
+    from raytune_hpo._stop import remove_damaged_error_pickles
+
+    remove_damaged_error_pickles(path)
+    try:
+        tuner = tune.Tuner.restore(
+            path,
+            trainable=tune.with_resources(as_trainable(trainable, meta["seed"]), meta["resources"]),
+            resume_unfinished=True,
+            resume_errored=retry_errored,
+        )
+    except Exception as e:  # tuner.pkl missing or cut short, or a state Ray cannot read
+        reason = (str(e).strip().splitlines() or [""])[0]
+        raise ConfigError(
+            f"{path!r}: Ray Tune cannot restore the experiment ({type(e).__name__}: {reason}); "
+            "the experiment record is damaged"
+        ) from None
     start_session(path)
     return _fit(tuner, path, meta, verbose)
 
@@ -357,6 +383,7 @@ def trial_name(trial) -> str:
 def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
     from ray.tune.error import TuneError
 
+    from raytune_hpo._stop import hold_reserve, release_reserve
     from raytune_hpo.tracking._report import write_report_or_warn
 
     # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
@@ -365,21 +392,76 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
                 "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     if meta.get("max_pending_trials"):
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
+    console, quiet = logging.getLogger("ray.tune.tune"), _QuietRay(path)
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
         settings["RAY_AIR_NEW_OUTPUT"] = "0"
+        # A failed trial's traceback is kept in its directory, and the summary tells it in one line.
+        settings["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
+        console.addFilter(quiet)
     # Ray's ResultGrid (unused: Results reads the experiment) warns about every trial that
     # never started, as when an iteration budget ends the experiment.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    with _environment(**settings):
-        try:
+    hold_reserve(path)
+    try:
+        with _environment(**settings):
             tuner.fit()
-        except TuneError as e:
-            _raise_if_metric_missing(e, path, meta["metric"])
+    except TuneError as e:
+        _raise_if_metric_missing(e, path, meta["metric"])
+        raise
+    except OSError as e:  # the disk filled up faster than LowSpace could stop the experiment
+        if e.errno not in _STORAGE_FAULTS:
             raise
+        raise ConfigError(
+            f"storage: {e.strerror} in {path!r}; the experiment stopped; free space (or make it writable), "
+            f"then resume it, rerunning the trials that failed: hpo.resume({path!r}, retry_errored=True) "
+            f"(raytune-hpo resume {path} --retry-errored)"
+        ) from None
+    finally:
+        console.removeFilter(quiet)
+        release_reserve(path)
     end_session(path)
     results = Results(path)
+    _raise_if_out_of_space(results)
     write_report_or_warn(results)  # DIR/report.html; a failure is a one-line warning
     return results
+
+
+_STORAGE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+class _QuietRay(logging.Filter):
+    """Drops Ray Tune's console lines that the summary says better (the trials that failed,
+    one line each), and those that mislead where LowSpace interrupted the experiment in
+    ``path``: a stop signal "e.g. via Ctrl+C", and "resume with Tuner.restore"."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from raytune_hpo._stop import TRIPPED
+
+        message = record.getMessage()
+        interrupted = message.startswith(("Stop signal received", "Experiment has been interrupted"))
+        return not (message.startswith("Trials did not complete") or (interrupted and self.path in TRIPPED))
+
+
+def _raise_if_out_of_space(results: Results) -> None:
+    """LowSpace interrupted the experiment, its state saved: one line saying so, and how to
+    finish it, instead of results as if it had ended."""
+    from raytune_hpo._stop import TRIPPED
+
+    free = TRIPPED.pop(results.path, None)
+    if free is None:
+        return
+    path = results.path
+    again = (f"hpo.resume({path!r}) (raytune-hpo resume {path})" if not results.num_errors else
+             f"hpo.resume({path!r}, retry_errored=True) (raytune-hpo resume {path} --retry-errored), "
+             f"which also reruns its {results.num_errors} failed trials")
+    raise ConfigError(
+        f"storage: only {free / 2**20:.1f} MiB left on the filesystem of {path!r}; the experiment "
+        f"stopped with its state saved; free space, then resume it: {again}"
+    )
 
 
 def _raise_if_metric_missing(error: Exception, path: str, metric: str) -> None:
@@ -575,7 +657,31 @@ def _check_storage(storage: Any, create: bool = True) -> str:
         raise ConfigError(
             f"storage: cannot write to {storage!r} ({e.strerror}); choose a writable directory"
         ) from None
+    _check_free_space(storage, "free space or choose another directory")
     return storage
+
+
+def _check_free_space(path: str, fix: str) -> None:
+    """Refuse to start with less free space than an experiment keeps to save its state."""
+    free = free_bytes(path)
+    if free is not None and free < 2 * RESERVE_BYTES:
+        raise ConfigError(
+            f"storage: only {free / 2**20:.1f} MiB free on the filesystem of {path!r}, under the "
+            f"{2 * RESERVE_BYTES // 2**20} MiB an experiment keeps to save its state; {fix}"
+        )
+
+
+def free_bytes(path: str) -> int | None:
+    """The space left to this user on the filesystem of ``path``, the reserve an experiment
+    holds there included; None where it cannot be read."""
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return None
+    try:
+        return free + os.path.getsize(os.path.join(path, RESERVE_FILE))
+    except OSError:  # no reserve held there
+        return free
 
 
 def _merge_max_t(given: Any, in_options: Any) -> Any:
@@ -636,7 +742,9 @@ def _load_trainable(path: str, meta: dict) -> Callable:
             return cloudpickle.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
-    except Exception as e:  # an import error inside the user's module, most often
+    except Exception as e:  # an import error inside the user's module, most often; or the file cut short
+        reason = (str(e).strip().splitlines() or [""])[0]
         raise ConfigError(
-            f"{path!r}: cannot load the trainable {meta.get('trainable')} ({type(e).__name__}: {e})"
+            f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
+            f"({type(e).__name__}: {reason})"
         ) from None

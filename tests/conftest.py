@@ -107,7 +107,8 @@ def drive_searcher(searcher, trials: int, start: int = 0, objective=bowl) -> lis
 
 def kill_driver_after(driver, path: str, finished: int, timeout: float = 120) -> list:
     """SIGKILL the driver process ``driver`` of the experiment in ``path`` once at least
-    ``finished`` of its trials are recorded as TERMINATED: those trials, as read then."""
+    ``finished`` of its trials are recorded as TERMINATED (or it ended by itself): those trials,
+    as read then."""
     import signal
     import time
 
@@ -116,7 +117,7 @@ def kill_driver_after(driver, path: str, finished: int, timeout: float = 120) ->
 
     done: list = []
     deadline = time.time() + timeout
-    while time.time() < deadline and len(done) < finished:
+    while time.time() < deadline and len(done) < finished and driver.poll() is None:
         time.sleep(0.2)
         try:
             done = [t for t in _read_trials(path) if t.status == "TERMINATED"]
@@ -125,3 +126,36 @@ def kill_driver_after(driver, path: str, finished: int, timeout: float = 120) ->
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     return done
+
+
+# An experiment run by a driver script: argv storage, ledger, trials, trials at once. Each trial
+# appends its name to the ledger when it starts, and reports 4 epochs of 0.3 s with checkpoints.
+KILLED_SCRIPT = """
+import sys, time
+import raytune_hpo as hpo
+
+def slow(config):
+    from ray import tune
+    with open(config["ledger"], "a") as ledger:
+        ledger.write(tune.get_context().get_trial_name() + "\\n")
+    state = hpo.load_checkpoint()
+    for epoch in range(0 if state is None else state["epoch"] + 1, 4):
+        time.sleep(0.3)
+        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
+
+hpo.run(slow, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric="loss", num_samples=int(sys.argv[3]),
+        max_concurrent=int(sys.argv[4]), seed=0, storage=sys.argv[1], name="killed", verbose=0)
+"""
+
+
+def start_killed_script(folder, storage: str, ledger, ray_address: str, trials: int, at_once: int):
+    """KILLED_SCRIPT's driver, in a subprocess joined to the test's Ray: the experiment
+    ``storage/killed``."""
+    import os
+    import subprocess
+    import sys
+
+    script = folder / "killed.py"
+    script.write_text(KILLED_SCRIPT)
+    return subprocess.Popen([sys.executable, str(script), storage, str(ledger), str(trials), str(at_once)],
+                            env={**os.environ, "RAY_ADDRESS": ray_address}, cwd=folder)

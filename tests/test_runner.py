@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, kill_driver_after, multi_fidelity_bowl
+from tests.conftest import BOWL_SPACE, kill_driver_after, multi_fidelity_bowl, start_killed_script
 
 GOOD = dict(metric="loss", mode="min")
 
@@ -92,30 +92,10 @@ def test_a_script_with_a_bad_space_ends_with_one_line_and_exit_code_2(tmp_path):
     assert done.stderr == "raytune-hpo: error: space.lr: log-scaled bounds must be > 0, got low=0\n"
 
 
-KILLED_SCRIPT = """
-import sys, time
-import raytune_hpo as hpo
-
-def slow(config):
-    from ray import tune
-    with open(config["ledger"], "a") as ledger:
-        ledger.write(tune.get_context().get_trial_name() + "\\n")
-    state = hpo.load_checkpoint()
-    for epoch in range(0 if state is None else state["epoch"] + 1, 4):
-        time.sleep(0.3)
-        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
-
-hpo.run(slow, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric="loss", num_samples=8, max_concurrent=2,
-        seed=0, storage=sys.argv[1], name="killed", verbose=0)
-"""
-
-
 def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster, storage, tmp_path):
-    script, ledger = tmp_path / "killed.py", tmp_path / "ledger.txt"
-    script.write_text(KILLED_SCRIPT)
+    ledger = tmp_path / "ledger.txt"
     path = os.path.join(storage, "killed")
-    driver = subprocess.Popen([sys.executable, str(script), storage, str(ledger)],
-                              env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
+    driver = start_killed_script(tmp_path, storage, ledger, ray_cluster, trials=8, at_once=2)
     finished = {t.name: t.history for t in kill_driver_after(driver, path, 3)}
     assert 3 <= len(finished) < 8, "the driver was not killed mid-experiment"
 

@@ -22,6 +22,16 @@ RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
 
 
+def _cut_short(path: str) -> bool:
+    """Whether the file's last line lacks its newline: a write cut short by a crash."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:  # no file, or an empty one
+        return False
+
+
 class ResultLog(Callback):
     def __init__(self) -> None:
         self._files: dict[str, IO[str]] = {}
@@ -44,7 +54,11 @@ class ResultLog(Callback):
         if file is None:
             directory = self._directory(trial)
             os.makedirs(directory, exist_ok=True)
-            file = self._files[trial.trial_id] = open(os.path.join(directory, RESULT_FILE), "a")
+            path = os.path.join(directory, RESULT_FILE)
+            cut = _cut_short(path)
+            file = self._files[trial.trial_id] = open(path, "a")
+            if cut:  # end the line a crash cut short, or the next report would be lost with it
+                file.write("\n")
         file.write(json.dumps(result, cls=SafeFallbackEncoder) + "\n")
         file.flush()
 
