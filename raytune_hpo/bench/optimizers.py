@@ -26,6 +26,7 @@ which a rerun with the same folder reads back instead of running again.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -38,6 +39,7 @@ import numpy as np
 from raytune_hpo.bench.problems import MAX_T, Problem, problems
 
 BUDGET = 40 * MAX_T
+_REGRET_FLOOR = 1e-4
 ANCHOR = "random"
 # name: (searcher, scheduler); "ray-bohb" is plain Ray Tune's BOHB.
 PAIRINGS: dict[str, tuple[str, str] | None] = {
@@ -143,6 +145,8 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
                         metric="value", mode="min")
     scheduler = HyperBandForBOHB(time_attr="training_iteration", max_t=MAX_T, reduction_factor=3,
                                  metric="value", mode="min")
+    # Its ResultGrid warns about every trial the budget left unstarted.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     grid = tune.Tuner(
         tune.with_resources(_completed(problem.trainable, Space(problem.space)), {"cpu": cpus}),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
@@ -243,10 +247,11 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
         steps = np.unique(np.geomspace(1, budget, 200).astype(int))
         for pairing in dict.fromkeys(r.pairing for r in mine):
             curves = [[r.incumbent_at(int(s)) - optimum for s in steps] for r in mine if r.pairing == pairing]
-            axis.plot(steps, np.median(np.array(curves), axis=0), label=pairing,
+            # Regret 0 (the best any run found, where the optimum is unknown) drawn at the floor.
+            axis.plot(steps, np.maximum(np.median(np.array(curves), axis=0), _REGRET_FLOOR), label=pairing,
                       linewidth=2.5 if pairing == ANCHOR else 1.5)
         axis.set_xscale("log")
-        axis.set_yscale("symlog", linthresh=1e-3)
+        axis.set_yscale("log")
         axis.set_title(name)
         axis.set_xlabel("budget spent (training iterations)")
         axis.set_ylabel("regret of the incumbent (median over seeds)")
@@ -294,7 +299,8 @@ def optimizers(
     wanted = [r for r in runs if r.problem in problem_names and r.pairing in pairings
               and r.seed in seeds and r.budget == budget]
     optima = {name: suite[name].optimum for name in suite}
-    rows = summarise(wanted, optima)
+    rows = sorted(summarise(wanted, optima),
+                  key=lambda row: (problem_names.index(row.problem), pairings.index(row.pairing)))
     text = table(rows)
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text + "\n")
