@@ -8,17 +8,16 @@ from ray.tune.stopper import Stopper
 
 class IterationBudget(Stopper):
     """Ends every trial once ``budget`` reports have arrived, each report being one iteration
-    of one trial; also ends a trial at ``max_t`` iterations when given. Trials running when
-    the budget is spent may each report once more before they are stopped."""
+    of one trial. Trials running when the budget is spent may each report once more before
+    they are stopped. It stops no single trial (``max_t`` is the ``Guard``'s)."""
 
-    def __init__(self, budget: int, max_t: int | None = None):
+    def __init__(self, budget: int):
         self.budget = budget
-        self.max_t = max_t
         self.used = 0
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         self.used += 1
-        return self.max_t is not None and result.get("training_iteration", 0) >= self.max_t
+        return False
 
     def stop_all(self) -> bool:
         return self.used >= self.budget

@@ -300,14 +300,15 @@ def _stopper(plan: Plan):
     from raytune_hpo._stop import Guard
 
     max_t = plan.max_t if plan.max_t and not plan.scheduler.stops_at_max_t else None
-    if plan.iteration_budget is not None:
-        from ray.tune.stopper import CombinedStopper
+    guard = Guard(plan.metric, max_t)
+    if plan.iteration_budget is None:
+        return guard
+    from ray.tune.stopper import CombinedStopper
 
-        from raytune_hpo._budget import IterationBudget
+    from raytune_hpo._budget import IterationBudget
 
-        # The budget first: it counts every report, and CombinedStopper stops asking at a yes.
-        return CombinedStopper(IterationBudget(plan.iteration_budget, max_t), Guard(plan.metric))
-    return Guard(plan.metric, max_t)
+    # The budget first: it counts every report, and CombinedStopper stops asking at a yes.
+    return CombinedStopper(IterationBudget(plan.iteration_budget), guard)
 
 
 def _check_tracking(tracking: Any) -> dict:
