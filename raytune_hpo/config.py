@@ -114,10 +114,8 @@ class Experiment:
             "name": self.name,
             "storage": r.get("storage", DEFAULT_STORAGE),
         }
-        for key in ("num_samples", "max_t", "resources", "seed", "max_concurrent", "max_failures", "time_budget_s",
-                    "iteration_budget", "tracking"):
-            if key in r:
-                arguments[key] = r[key]
+        # The other fields are hpo.run's arguments under the same name, given where the file has them.
+        arguments.update({key: r[key] for key in FIELDS if key in r and key not in arguments})
         return arguments
 
     def trainable(self) -> Callable:
