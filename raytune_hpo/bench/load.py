@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import tempfile
 
-from raytune_hpo.bench.overhead import Row, hpo_trial, measure, plain_trial
+from raytune_hpo.bench.overhead import Row, measure, run_ours, run_plain
 
 
 def load(trials: int = 2000) -> tuple[list[Row], list[str]]:
     """The two rows, and what is missing from our experiment (nothing, when it holds)."""
     import ray
-    from ray import tune
 
     import raytune_hpo as hpo
     from raytune_hpo.runner import init_ray
@@ -20,20 +19,8 @@ def load(trials: int = 2000) -> tuple[list[Row], list[str]]:
     if not ray.is_initialized():
         init_ray()
     storage = tempfile.mkdtemp(prefix="hpo-bench-load-")
-
-    def plain():
-        tune.Tuner(
-            plain_trial,
-            param_space={"x": tune.uniform(0, 1), "seconds": 0.0},
-            tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=storage, name="ray-tune", verbose=0),
-        ).fit()
-
-    def ours():
-        hpo.run(hpo_trial, {"x": hpo.uniform(0, 1), "seconds": 0.0}, metric="loss", num_samples=trials,
-                storage=storage, name="raytune-hpo", seed=0, verbose=0)
-
-    rows = [measure("Ray Tune reuse_actors=True", trials, plain), measure("raytune-hpo", trials, ours)]
+    rows = [measure("Ray Tune reuse_actors=True", trials, lambda: run_plain(storage, "ray-tune", trials, 0.0, True)),
+            measure("raytune-hpo", trials, lambda: run_ours(storage, "raytune-hpo", trials, 0.0))]
     return rows, missing(hpo.load(f"{storage}/raytune-hpo"), trials)
 
 

@@ -41,7 +41,8 @@ from raytune_hpo.bench.problems import MAX_T, Problem, problems
 BUDGET = 40 * MAX_T
 _REGRET_FLOOR = 1e-4
 ANCHOR = "random"
-# name: (searcher, scheduler); "ray-bohb" is plain Ray Tune's BOHB.
+RAY_BOHB = "ray-bohb"  # plain Ray Tune's BOHB
+# name: (searcher, scheduler), through hpo.run.
 PAIRINGS: dict[str, tuple[str, str] | None] = {
     "random": ("random", "fifo"),
     "random+asha": ("random", "asha"),
@@ -52,7 +53,7 @@ PAIRINGS: dict[str, tuple[str, str] | None] = {
     "cmaes": ("cmaes", "fifo"),
     "bohb": ("bohb", "bohb"),
     "dehb": ("dehb", "dehb"),
-    "ray-bohb": None,
+    RAY_BOHB: None,
 }
 EXTRA_PAIRINGS: dict[str, tuple[str, str]] = {
     "evolution": ("evolution", "fifo"),
@@ -109,7 +110,7 @@ def trajectory(reports: Sequence[dict], budget: int) -> list[tuple[int, float]]:
 
 def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float) -> Run:
     start = time.perf_counter()
-    if PAIRINGS.get(pairing, True) is None:
+    if pairing == RAY_BOHB:
         reports, trials = _run_ray_bohb(problem, seed, budget, storage, cpus)
     else:
         reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus)
@@ -197,20 +198,22 @@ def summarise(runs: Sequence[Run], optima: dict[str, float | None]) -> list[Row]
     """One row per (problem, pairing): the fractions against the anchor of the same seed, and
     the final regrets. Runs whose anchor is missing are left out."""
     anchors = {(r.problem, r.seed): r.final for r in runs if r.pairing == ANCHOR}
-    best_found = {}
-    for r in runs:
-        best_found[r.problem] = min(best_found.get(r.problem, math.inf), r.final)
+    optimum = {problem: _optimum(runs, problem, optima) for problem in {r.problem for r in runs}}
     rows: dict[tuple[str, str], Row] = {}
     for r in runs:
         if (r.problem, r.seed) not in anchors:
             continue
-        optimum = optima.get(r.problem)
-        optimum = best_found[r.problem] if optimum is None else optimum
         row = rows.setdefault((r.problem, r.pairing), Row(r.problem, r.pairing, [], []))
         used = r.reached(anchors[(r.problem, r.seed)])
         row.fractions.append(None if used is None else used / r.budget)
-        row.regrets.append(r.final - optimum)
+        row.regrets.append(r.final - optimum[r.problem])
     return list(rows.values())
+
+
+def _optimum(runs: Sequence[Run], problem: str, optima: dict[str, float | None]) -> float:
+    """The problem's optimum, or where it is unknown the best final incumbent of any run."""
+    known = optima.get(problem)
+    return min(r.final for r in runs if r.problem == problem) if known is None else known
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -241,8 +244,7 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     for axis, name in zip(axes[0], names):
         mine = [r for r in runs if r.problem == name]
-        optimum = optima.get(name)
-        optimum = min(r.final for r in mine) if optimum is None else optimum
+        optimum = _optimum(runs, name, optima)
         budget = max(r.budget for r in mine)
         steps = np.unique(np.geomspace(1, budget, 200).astype(int))
         for pairing in dict.fromkeys(r.pairing for r in mine):

@@ -62,6 +62,26 @@ def hpo_trial(config: dict) -> None:
     hpo.report(loss=config["x"])
 
 
+def run_plain(storage: str, name: str, trials: int, trial_seconds: float, reuse_actors: bool | None) -> None:
+    """The trials through plain Ray Tune (``reuse_actors=None``: its default)."""
+    from ray import tune
+
+    tune.Tuner(
+        plain_trial,
+        param_space={"x": tune.uniform(0, 1), "seconds": trial_seconds},
+        tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=reuse_actors),
+        run_config=tune.RunConfig(storage_path=storage, name=name, verbose=0),
+    ).fit()
+
+
+def run_ours(storage: str, name: str, trials: int, trial_seconds: float) -> None:
+    """The same trials through ``hpo.run`` with its defaults."""
+    import raytune_hpo as hpo
+
+    hpo.run(hpo_trial, {"x": hpo.uniform(0, 1), "seconds": trial_seconds}, metric="loss",
+            num_samples=trials, storage=storage, name=name, verbose=0)
+
+
 def measure(setting: str, trials: int, run: Callable[[], None]) -> Row:
     with PeakRSS() as memory:
         start = time.perf_counter()
@@ -72,31 +92,18 @@ def measure(setting: str, trials: int, run: Callable[[], None]) -> Row:
 
 def overhead(trials: int = 60, trial_seconds: float = 0.0) -> list[Row]:
     import ray
-    from ray import tune
 
-    import raytune_hpo as hpo
     from raytune_hpo.runner import init_ray
 
     if not ray.is_initialized():
         init_ray()
     storage = tempfile.mkdtemp(prefix="hpo-bench-")
     rows = []
-    for setting, reuse in (("Ray Tune defaults", None), ("Ray Tune reuse_actors=True", True)):
-        def plain(reuse=reuse, name=setting):
-            tune.Tuner(
-                plain_trial,
-                param_space={"x": tune.uniform(0, 1), "seconds": trial_seconds},
-                tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=reuse),
-                run_config=tune.RunConfig(storage_path=storage, name=name.replace(" ", "_").replace("=", "-"), verbose=0),
-            ).fit()
-
-        rows.append(measure(setting, trials, plain))
-
-    def ours():
-        hpo.run(hpo_trial, {"x": hpo.uniform(0, 1), "seconds": trial_seconds}, metric="loss",
-                num_samples=trials, storage=storage, name="raytune-hpo", verbose=0)
-
-    rows.append(measure("raytune-hpo defaults", trials, ours))
+    for setting, name, reuse in (("Ray Tune defaults", "ray-defaults", None),
+                                 ("Ray Tune reuse_actors=True", "ray-reuse", True)):
+        rows.append(measure(setting, trials, lambda: run_plain(storage, name, trials, trial_seconds, reuse)))
+    rows.append(measure("raytune-hpo defaults", trials,
+                        lambda: run_ours(storage, "raytune-hpo", trials, trial_seconds)))
     return rows
 
 
