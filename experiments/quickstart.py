@@ -3,6 +3,7 @@
     python experiments/quickstart.py [--samples 30] [--storage runs]
 
 About two minutes on two CPU cores; prints the best configuration and its validation accuracy.
+Ctrl-C stops it with its state saved, and says how to finish it (``raytune-hpo resume DIR``).
 """
 
 from __future__ import annotations
@@ -40,4 +41,8 @@ def main(argv: list[str] | None = None) -> hpo.Results:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except hpo.Interrupted as stopped:  # Ctrl-C: the state is saved; the line says how to go on
+        print(f"\n{stopped}", file=sys.stderr)
+        sys.exit(130)

@@ -7,7 +7,7 @@
 See README.md for the whole API; every public name is re-exported here.
 """
 
-from raytune_hpo.errors import ConfigError, install_excepthook
+from raytune_hpo.errors import ConfigError, Interrupted, install_excepthook
 from raytune_hpo.results import Results, Trial, load
 from raytune_hpo.runner import resume, run
 from raytune_hpo.schedulers import SCHEDULERS, hyperband_brackets
@@ -30,6 +30,7 @@ __all__ = [
     "SCHEDULERS",
     "SEARCHERS",
     "ConfigError",
+    "Interrupted",
     "Results",
     "Space",
     "Trial",

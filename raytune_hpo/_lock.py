@@ -20,9 +20,9 @@ import sys
 import time
 from typing import Iterator
 
+from raytune_hpo.directory import LOCK_FILE
 from raytune_hpo.errors import ConfigError
 
-LOCK_FILE = "hpo.lock"
 # flock not supported by the filesystem (some NFS or Lustre mounts): run unlocked, with a warning.
 _NO_LOCKING = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
@@ -79,3 +79,21 @@ def _holder(descriptor: int) -> str:
         return f"pid {owner['pid']} on host {owner['host']} since {owner['started']}"
     except (OSError, ValueError, KeyError, TypeError):  # the holder is writing it this instant
         return "another process"
+
+
+def is_held(path: str) -> bool:
+    """Whether a process holds the lock of the experiment ``path`` now (False where the
+    filesystem cannot lock files)."""
+    try:
+        descriptor = os.open(os.path.join(path, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)  # and with it the shared lock, where it was taken

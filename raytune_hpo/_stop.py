@@ -24,7 +24,8 @@ from ray.tune import Callback
 from ray.tune.stopper import Stopper
 
 from raytune_hpo.results import is_non_finite
-from raytune_hpo.runner import RESERVE_BYTES, RESERVE_FILE, free_bytes
+from raytune_hpo.directory import RESERVE_FILE
+from raytune_hpo.runner import RESERVE_BYTES, free_bytes
 
 _CHECK_EVERY_S = 0.5
 # The experiments that LowSpace interrupted in this process, with the bytes free then.

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo.errors import ConfigError, Interrupted
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -57,7 +57,9 @@ def _show(args: argparse.Namespace) -> int:
     for trial in results.trials:
         states[trial.status] = states.get(trial.status, 0) + 1
     print(f"{results.name}: {results.path}")
-    print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet"))
+    print(f"state: {results.interruption() or results.state}")
+    planned = f" (of {results.planned_trials} planned)" if results.planned_trials else ""
+    print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet") + planned)
     if results.best_metrics is not None:
         print(f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
               f"at iteration {results.best_metrics.get('training_iteration')} of {results.best_trial.name}")
@@ -161,8 +163,13 @@ def _bench(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if args.benchmark == "overhead":
         from raytune_hpo.bench import overhead
+        from raytune_hpo.bench._fair import save
 
-        print(overhead.table(overhead.overhead(args.trials, args.trial_seconds), args.trial_seconds))
+        runs = overhead.overhead(args.trials, args.trial_seconds, args.repeats, args.warmup)
+        text = overhead.table(runs)
+        print(text)
+        if args.out:
+            print("raw output: " + save(args.out, f"overhead-{args.trials}x{args.trial_seconds:g}s", runs, text))
     elif args.benchmark == "optimizers":
         from raytune_hpo.bench import optimizers
 
@@ -174,9 +181,13 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"table, runs and plot in {args.out}/")
     elif args.benchmark == "load":
         from raytune_hpo.bench import load
+        from raytune_hpo.bench._fair import save
 
-        rows, problems = load.load(args.trials)
-        print(load.table(rows, problems))
+        runs, problems = load.load(args.trials, args.repeats, args.warmup)
+        text = load.table(runs, problems)
+        print(text)
+        if args.out:
+            print("raw output: " + save(args.out, f"load-{args.trials}", runs, text))
         return 1 if problems else 0
     elif args.benchmark == "suggest":
         from raytune_hpo.bench import suggest
@@ -327,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=_bench)
     kinds = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     overhead = kinds.add_parser("overhead", help="short-trial throughput: Ray Tune's defaults, reuse_actors, ours")
-    overhead.add_argument("--trials", type=_positive_int, default=60)
+    overhead.add_argument("--trials", type=_positive_int, default=40)
     overhead.add_argument("--trial-seconds", type=float, default=0.0)
+    overhead.add_argument("--repeats", type=_positive_int, default=5, help="runs of each setting, in rotating order (default 5)")
     suggest = kinds.add_parser("suggest", help="median time of a searcher's suggest at trial 10 and the last")
     suggest.add_argument("--trials", type=_positive_int, default=500)
     quality = kinds.add_parser(
@@ -348,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     heavy = kinds.add_parser("load", help="one experiment of many trivial trials: all accounted for, "
                              "wall time and the driver's peak memory against plain Ray Tune")
     heavy.add_argument("--trials", type=_positive_int, default=2000)
+    heavy.add_argument("--repeats", type=_positive_int, default=3, help="runs of each setting, in alternating order (default 3)")
+    for command in (overhead, heavy):
+        command.add_argument("--warmup", type=_count, default=10, help="untimed trials each run starts with (default 10)")
+        command.add_argument("--out", metavar="DIR", help="also write the table and every run's raw measurements there")
     kinds.add_parser("gpu", help="8 short GPU trials: wall time against serial compute, GPU utilisation")
     return parser
 
@@ -359,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"raytune-hpo: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        try:
+            print(f"raytune-hpo: {e}", file=sys.stderr)
+        except OSError:  # the terminal is gone (SIGHUP): the journal says it all
+            pass
+        return 130
     except BrokenPipeError:  # `raytune-hpo list | head`: the reader has gone, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

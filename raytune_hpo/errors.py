@@ -18,6 +18,17 @@ class ConfigError(ValueError):
     """A user mistake, found before any trial runs. The message is one line."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """The experiment was stopped before its end by a signal (Ctrl-C, SIGTERM, a closed
+    terminal, SLURM's time-limit warning), its state saved. The message is one line saying
+    how far it got and how to finish it; ``results`` holds it as it stopped. A
+    ``KeyboardInterrupt``: code that catches ``Exception`` lets it through, as it does Ctrl-C."""
+
+    def __init__(self, message: str, results):
+        super().__init__(message)
+        self.results = results
+
+
 def _show_config_error(
     exc_type: type[BaseException],
     exc: BaseException,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
+from raytune_hpo.directory import load_trainable
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.results import Results, Trial, load
-from raytune_hpo.runner import _load_trainable
 from raytune_hpo.trainable import LocalTrial, TrialDone, seed_everything, trial_index, trial_seed
 
 
@@ -25,7 +25,7 @@ def find_trial(results: Results, key: str) -> Trial:
 def rerun(path: str, key: str, print_reports: bool = True) -> LocalTrial:
     results = load(path)
     trial = find_trial(results, key)
-    trainable = _load_trainable(results.path, results.meta)
+    trainable = load_trainable(results.path, results.meta)
     seed = results.meta.get("seed")
     if seed is not None:
         seed_everything(trial_seed(seed, trial_index(trial.name)))

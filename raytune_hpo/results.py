@@ -1,11 +1,15 @@
 """Results of an experiment, read from its directory: no Ray cluster needed.
 
 :func:`raytune_hpo.run` returns a :class:`Results`; :func:`load` reads the same object back in
-any later process::
+any later process, while the experiment runs too::
 
     res = hpo.load("runs/digits-asha")
     res.best_config, res.best_metrics["val_loss"]
     res.dataframe().head()      # a row per trial, best first
+
+The trials are those of the experiment's journal (:mod:`raytune_hpo.directory`), in the order
+they first started; each trial's reports are read from its ``result.json`` when first asked
+for, so that loading costs the same for ten trials as for ten thousand.
 
 The best trial is the one whose best report (over all its iterations) is best; its
 ``best_config`` is the configuration in force at that report (PBT changes it on the way), and
@@ -16,37 +20,68 @@ Reports whose metric is NaN or infinite are never chosen.
 from __future__ import annotations
 
 import functools
-import glob
-import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo.directory import (
+    ERROR_FILE,
+    TrialRecord,
+    is_finite_number,
+    read_journal,
+    read_meta,
+    read_results,
+    read_text,
+)
 from raytune_hpo.space import display, flatten
 from raytune_hpo.trainable import CHECKPOINT_FILE, load_checkpoint_file
 
-META_FILE = "hpo.json"
-_META_KEYS = ("name", "metric", "mode", "seed", "resources")  # what load and resume read
+# What a trial's status is once its experiment stopped with it unfinished.
+INTERRUPTED = "INTERRUPTED"
+_SIGNALS = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM", "SIGHUP": "the terminal closed",
+            "SIGUSR1": "SIGUSR1, as on SLURM's time-limit warning"}
 
 
 @dataclass
 class Trial:
-    """One trial as recorded: its configuration, every report, and how it ended."""
+    """One trial as recorded: its configuration, every report, and how it ended (``status``:
+    ``TERMINATED``, ``ERROR``, ``RUNNING``, or ``INTERRUPTED`` where the experiment stopped
+    before it ended)."""
 
     trial_id: str
     name: str
     path: str
     status: str
     config: dict
-    history: list[dict] = field(default_factory=list)
-    error: str | None = None
+    _record: TrialRecord | None = field(default=None, repr=False, compare=False)
+    _metric: str | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def history(self) -> list[dict]:
+        """Every report, in order (``result.json``)."""
+        return read_results(self.path)
+
+    @property
+    def _ended(self) -> TrialRecord | None:
+        """The journal's end record, where the trial ended."""
+        record = self._record
+        return record if record is not None and record.status in ("TERMINATED", "ERROR") else None
 
     @property
     def iterations(self) -> int:
+        ended = self._ended
+        if ended is not None and ended.iterations is not None:
+            return ended.iterations
         return int(self.history[-1].get("training_iteration", len(self.history))) if self.history else 0
+
+    @functools.cached_property
+    def error(self) -> str | None:
+        """Ray Tune's record of every failure of the trial, each with its traceback."""
+        record = self._record
+        if self.status != "ERROR" and record is not None and not record.failures:
+            return None
+        return read_text(os.path.join(self.path, ERROR_FILE))
 
     @property
     def error_line(self) -> str | None:
@@ -64,13 +99,27 @@ class Trial:
     def non_finite(self, metric: str) -> str | None:
         """``"loss was nan at iteration 3"`` for a trial that reported ``metric`` NaN or
         infinite (stopped there; never the best), else None."""
+        ended = self._ended
+        if ended is not None and metric == self._metric:
+            return ended.non_finite
         for report in self.history:
             if is_non_finite(report.get(metric)):
                 return f"{metric} was {report[metric]} at iteration {report.get('training_iteration', '?')}"
         return None
 
+    def best_value(self, metric: str, mode: str) -> float | None:
+        """The best finite value of ``metric`` the trial reported, or None."""
+        ended = self._ended
+        if ended is not None and metric == self._metric and ended.reports is not None:
+            return ended.best[1] if ended.best else None
+        best = self.best_report(metric, mode)
+        return best[metric] if best else None
+
     def best_report(self, metric: str, mode: str) -> dict | None:
-        scored = [r for r in self.history if _finite(r.get(metric))]
+        ended = self._ended
+        if ended is not None and metric == self._metric and ended.best and ended.best[0] < len(self.history):
+            return self.history[ended.best[0]]
+        scored = [r for r in self.history if is_finite_number(r.get(metric))]
         if not scored:
             return None
         pick = min if mode == "min" else max
@@ -86,7 +135,7 @@ class Trial:
         own = kept(report)
         if own:
             return own
-        candidates = [r for r in self.history if kept(r) and _finite(r.get(metric))]
+        candidates = [r for r in self.history if kept(r) and is_finite_number(r.get(metric))]
         if not candidates:
             return None
         pick = min if mode == "min" else max
@@ -102,7 +151,17 @@ class Results:
         self.name: str = self.meta["name"]
         self.metric: str = self.meta["metric"]
         self.mode: str = self.meta["mode"]
-        self.trials: list[Trial] = _read_trials(self.path)
+        journal = read_journal(self.path)
+        self.stop: dict | None = journal.stop
+        self.state: str = _state(self.path, journal.stop)
+        """``finished``, ``running`` (a process runs it now), or ``interrupted`` (it stopped
+        before its end: a signal, a full disk, its driver killed)."""
+        self.trials: list[Trial] = [
+            Trial(r.trial_id, r.name, os.path.join(self.path, r.name),
+                  INTERRUPTED if r.status == "RUNNING" and self.state != "running" else r.status,
+                  r.config, r, self.metric)
+            for r in journal.trials.values()
+        ]
 
     def __repr__(self) -> str:
         return (
@@ -114,42 +173,62 @@ class Results:
     def num_errors(self) -> int:
         return sum(t.status == "ERROR" for t in self.trials)
 
+    @property
+    def planned_trials(self) -> int | None:
+        """The trials the experiment runs when it completes (``num_samples`` times any grid)."""
+        return self.meta.get("planned_trials")
+
+    def interruption(self) -> str | None:
+        """One line: what stopped the experiment before its end, how far it got, and how to
+        finish it; None for an experiment that finished or runs."""
+        if self.state != "interrupted":
+            return None
+        stop = self.stop or {}
+        how = ("its driver stopped without saving (killed?)" if not stop else
+               "its storage full" if stop.get("reason") == "out of space" else
+               f"an error: {stop.get('error')}" if stop.get("reason") == "failed" else
+               _SIGNALS.get(stop.get("signal"), f"signal {stop.get('signal')}"))
+        ended = sum(t.status in ("TERMINATED", "ERROR") for t in self.trials)
+        planned = f" of {self.planned_trials}" if self.planned_trials else ""
+        best = self.best_trial
+        so_far = f", best {self.metric} {best.best_value(self.metric, self.mode):.6g} so far" if best else ""
+        return (f"interrupted ({how}): {ended}{planned} trials finished{so_far}; finish it with: "
+                f"raytune-hpo resume {self.path} (or hpo.resume({self.path!r}) in Python)")
+
     @functools.cached_property
-    def _best(self) -> tuple[Trial, dict] | None:
-        """The best trial and its best report."""
-        scored = [(t, t.best_report(self.metric, self.mode)) for t in self.trials]
-        scored = [(t, r) for t, r in scored if r is not None]
+    def best_trial(self) -> Trial | None:
+        """The trial whose best report is the best."""
+        scored = [(t, t.best_value(self.metric, self.mode)) for t in self.trials]
+        scored = [(t, v) for t, v in scored if v is not None]
         if not scored:
             return None
         pick = min if self.mode == "min" else max
-        return pick(scored, key=lambda tr: tr[1][self.metric])
+        return pick(scored, key=lambda tv: tv[1])[0]
 
     @property
-    def best_trial(self) -> Trial | None:
-        return self._best[0] if self._best else None
+    def _best_report(self) -> dict | None:
+        trial = self.best_trial
+        return trial.best_report(self.metric, self.mode) if trial else None
 
     @property
     def best_metrics(self) -> dict | None:
         """The best trial's best report: every metric it reported then, with Ray's bookkeeping
         (``training_iteration``, ``time_total_s``...) but without the config."""
-        if self._best is None:
-            return None
-        return {k: v for k, v in self._best[1].items() if k != "config"}
+        report = self._best_report
+        return None if report is None else {k: v for k, v in report.items() if k != "config"}
 
     @property
     def best_config(self) -> dict | None:
-        if self._best is None:
-            return None
-        trial, report = self._best
-        return report.get("config", trial.config)
+        report = self._best_report
+        return None if report is None else report.get("config", self.best_trial.config)
 
     @property
     def best_checkpoint(self) -> dict | None:
         """The checkpoint dict of the best report (see the module's docstring), loaded."""
-        if self._best is None:
+        report = self._best_report
+        if report is None:
             return None
-        trial, report = self._best
-        path = trial.checkpoint_path(report, self.metric, self.mode)
+        path = self.best_trial.checkpoint_path(report, self.metric, self.mode)
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
@@ -158,12 +237,14 @@ class Results:
         (``"loss was nan at iteration 3"`` where the trial was stopped for it), ``node``,
         ``config.<name>`` for every parameter (nested ones dotted), ``last.<metric>`` for
         every metric of its last report, and ``best.<metric>`` for the objective."""
+        import math
+
         import pandas as pd
 
         rows = []
         for t in self.trials:
             last = t.history[-1] if t.history else {}
-            best = t.best_report(self.metric, self.mode)
+            best = t.best_value(self.metric, self.mode)
             row: dict[str, Any] = {
                 "trial_id": t.trial_id,
                 "status": t.status,
@@ -180,7 +261,7 @@ class Results:
                 {f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()}
             )
             row.update({f"last.{k}": v for k, v in last.items() if is_metric(k, v)})
-            row[f"best.{self.metric}"] = best[self.metric] if best else math.nan
+            row[f"best.{self.metric}"] = best if best is not None else math.nan
             rows.append(row)
         frame = pd.DataFrame(rows)
         if rows:
@@ -190,116 +271,32 @@ class Results:
         return frame
 
 
+def _state(path: str, stop: dict | None) -> str:
+    """A session without its stop event is running, or its driver died (the lock is free)."""
+    from raytune_hpo._lock import is_held
+
+    if stop is not None:
+        return "finished" if stop.get("reason") == "finished" else "interrupted"
+    return "running" if is_held(path) else "interrupted"
+
+
 def load(path: str) -> Results:
-    """Read a finished (or interrupted) experiment from its directory, without Ray."""
+    """Read a finished, running or interrupted experiment from its directory, without Ray."""
     return Results(path)
 
 
-def read_meta(path: str) -> dict:
-    meta_path = os.path.join(path, META_FILE)
-    if not os.path.isdir(path):
-        raise ConfigError(
-            f"experiment directory {path!r} does not exist; give the directory hpo.run() created, storage/name"
-        )
-    try:
-        with open(meta_path) as f:
-            meta = json.load(f)
-    except FileNotFoundError:
-        if glob.glob(os.path.join(path, "experiment_state-*.json")):
-            raise ConfigError(
-                f"{path!r}: {META_FILE} is missing, though trials were recorded; the experiment record is damaged"
-            ) from None
-        raise ConfigError(
-            f"{path!r} is not a raytune-hpo experiment directory (no {META_FILE}); "
-            "give the directory hpo.run() created, storage/name"
-        ) from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{meta_path}: cannot be read ({e}); the experiment record is damaged") from None
-    missing = [key for key in _META_KEYS if not isinstance(meta, dict) or key not in meta]
-    if missing:
-        raise ConfigError(f"{meta_path}: {', '.join(missing)} missing; the experiment record is damaged")
-    return meta
-
-
-def write_meta(path: str, meta: dict) -> None:
-    os.makedirs(path, exist_ok=True)
-    tmp = os.path.join(path, META_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=2, default=str)
-    os.replace(tmp, os.path.join(path, META_FILE))
-
-
-def _read_trials(path: str) -> list[Trial]:
-    """Trials as Ray's latest experiment snapshot lists them, each with its report history."""
-    states = glob.glob(os.path.join(path, "experiment_state-*.json"))
-    if not states:
-        return []
-    # The newest session by the date in its name: Ray copies every state file back into the
-    # experiment directory on each save, so modification times say nothing.
-    latest = max(states)
-    try:
-        with open(latest) as f:
-            snapshot = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{latest}: cannot be read ({e}); the experiment state is damaged") from None
-    trials = []
-    for trial_json, runtime_json in snapshot.get("trial_data", []):
-        state, runtime = json.loads(trial_json), json.loads(runtime_json)
-        trial_path = os.path.join(path, state["relative_logdir"])
-        error = None
-        if runtime.get("error_filename"):
-            error = _read_text(os.path.join(trial_path, runtime["error_filename"]))
-        trials.append(
-            Trial(
-                trial_id=state["trial_id"],
-                name=state.get("custom_trial_name") or state["relative_logdir"],
-                path=trial_path,
-                status=state["status"],
-                config=state.get("config") or {},
-                history=_read_history(os.path.join(trial_path, "result.json")),
-                error=error,
-            )
-        )
-    return trials
-
-
-def _read_history(path: str) -> list[dict]:
-    history = []
-    try:
-        with open(path) as f:
-            for line in f:
-                try:
-                    history.append(json.loads(line))
-                except ValueError:  # a line cut by a crash mid-write: the rest is intact
-                    continue
-    except FileNotFoundError:
-        pass
-    return history
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-_RAY_FIELDS = {
+RAY_FIELDS = frozenset({
     "timestamp", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
     "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
     "iterations_since_restore", "checkpoint_dir_name", "config", "experiment_tag",
-}
+})
+"""What Ray Tune adds to every report: bookkeeping, not metrics."""
 
 
 def is_metric(key: str, value: Any) -> bool:
-    return key not in _RAY_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return key not in RAY_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def is_non_finite(value: Any) -> bool:
     """A number that is NaN or infinite (a missing or non-numeric value is not)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value)

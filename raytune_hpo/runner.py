@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from dataclasses import dataclass
 import inspect
 import logging
 import math
@@ -16,28 +15,31 @@ import numbers
 import os
 import re
 import shutil
+import signal
+import socket
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from raytune_hpo import directory
 from raytune_hpo._lock import experiment_lock
-from raytune_hpo.errors import ConfigError
+from raytune_hpo.directory import META_FILE, RESERVE_FILE, TRAINABLE_FILE, Journal, JournalContents
+from raytune_hpo.errors import ConfigError, Interrupted
 from raytune_hpo.manifest import end_session, start_session, write_manifest
-from raytune_hpo.results import _RAY_FIELDS, META_FILE, Results, _read_trials, read_meta, write_meta
+from raytune_hpo.results import RAY_FIELDS, Results
 from raytune_hpo.schedulers import SchedulerInfo, SchedulerRequest, get_scheduler
-from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher
+from raytune_hpo.searchers import SearcherInfo, SearcherRequest, get_searcher, planned_trials
 from raytune_hpo.space import Space
 from raytune_hpo.trainable import as_trainable
 
-TRAINABLE_FILE = "trainable.pkl"
-EXPERIMENT_FILE = "experiment.yaml"
 RESOURCE_NAMES = ("cpu", "gpu", "memory")
 _RAY_RESOURCE = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
 # An experiment keeps room on its storage to save its state: RESERVE_BYTES held in RESERVE_FILE
 # while it runs, and as much again free. It does not start with less than both, and is
 # interrupted, resumable, when its trials leave less (raytune_hpo._stop).
 RESERVE_BYTES = 16 * 2**20
-RESERVE_FILE = "hpo.reserve"
 
 
 def run(
@@ -224,38 +226,39 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
 
 
 def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Results:
-    import yaml
     from ray import tune
-
-    from raytune_hpo._stop import LowSpace
-    from raytune_hpo.progress import Progress
-    from raytune_hpo.tracking import ResultLog, TensorBoardLog
 
     p = plan
     if experiment is not None:
-        with open(os.path.join(p.path, EXPERIMENT_FILE), "w") as f:
-            yaml.safe_dump(dict(experiment), f, sort_keys=False, default_flow_style=None)
-    _save_trainable(p.path, p.trainable)
+        directory.write_experiment_file(p.path, experiment)
+    directory.save_trainable(p.path, p.trainable)
+    planned = planned_trials(p.searcher.name, p.space, p.num_samples)
     meta = {
-        "format": 1,
         "name": p.name,
         "metric": p.metric,
         "mode": p.mode,
         "searcher": p.searcher.name,
         "scheduler": p.scheduler.name,
         "num_samples": p.num_samples,
+        "planned_trials": planned,
         "max_t": p.max_t,
+        "time_budget_s": p.time_budget_s,
+        "iteration_budget": p.iteration_budget,
         "seed": p.seed,
         "resources": p.resources,
+        "tracking": p.tracking,
         "scheduler_settings": {k: v for k, v in p.scheduler_settings.items()
                                if k != "time_attr" and isinstance(v, (int, float, str, bool))},
-        "max_pending_trials": p.num_samples if p.scheduler.proposes_upfront else None,
+        "max_pending_trials": planned if p.scheduler.proposes_upfront else None,
         "trainable": f"{p.trainable.__module__}:{p.trainable.__qualname__}",
         "trainable_dir": _import_root(p.trainable),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_meta(p.path, meta)
+    directory.write_meta(p.path, meta)
+    journal = Journal(p.path)
+    journal.write("session", kind="run", host=socket.gethostname(), pid=os.getpid())
     write_manifest(p.path, seed=p.seed, experiment=experiment)
+    callbacks = _callbacks(p.path, meta, journal, verbose)
     tuner = tune.Tuner(
         tune.with_resources(as_trainable(p.trainable, p.seed), p.resources),
         param_space=p.param_space,
@@ -283,15 +286,31 @@ def _start(plan: Plan, verbose: int, experiment: Mapping[str, Any] | None) -> Re
                 checkpoint_score_order=p.mode,
             ),
             verbose=_ray_verbosity(verbose),
-            # Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON
-            # log lost reports when trials restarted (see ResultLog), its TensorBoard logger
-            # wrote hyperparameters only when a trial ended (see TensorBoardLog).
-            # LowSpace first: on a full disk, it frees the reserve before the others write.
-            callbacks=[LowSpace(p.path), ResultLog(), TensorBoardLog(p.metric), *_tracking_callbacks(p)]
-            + ([Progress(p.metric, p.mode, p.num_samples, p.max_t)] if verbose == 1 else []),
+            callbacks=callbacks,
         ),
     )
-    return _fit(tuner, p.path, meta, verbose)
+    return _fit(tuner, p.path, meta, verbose, journal, callbacks)
+
+
+def _callbacks(path: str, meta: Mapping[str, Any], journal: Journal, verbose: int,
+               before: JournalContents | None = None) -> list:
+    """What runs beside the trials, made anew for each run and resume of the experiment.
+
+    Ray's own loggers are off (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, in _fit): its JSON log lost
+    reports when trials restarted (see ExperimentLog), its TensorBoard logger wrote
+    hyperparameters only when a trial ended (see TensorBoardLog). LowSpace comes first: on a
+    full disk, it frees the reserve before the others write."""
+    from raytune_hpo._stop import LowSpace
+    from raytune_hpo.progress import Progress
+    from raytune_hpo.tracking import ExperimentLog, MLflowLog, TensorBoardLog
+
+    metric, mode = meta["metric"], meta["mode"]
+    callbacks = [LowSpace(path), ExperimentLog(journal, metric, mode), TensorBoardLog(metric)]
+    if "mlflow" in (meta.get("tracking") or {}):
+        callbacks.append(MLflowLog(meta["name"], **meta["tracking"]["mlflow"]))
+    if verbose == 1:
+        callbacks.append(Progress(metric, mode, meta["planned_trials"], meta.get("max_t"), before=before))
+    return callbacks
 
 
 def _stopper(plan: Plan):
@@ -324,37 +343,33 @@ def _check_tracking(tracking: Any) -> dict:
     return {"mlflow": check_mlflow_options(tracking["mlflow"])} if "mlflow" in tracking else {}
 
 
-def _tracking_callbacks(plan: Plan) -> list:
-    from raytune_hpo.tracking import MLflowLog
-
-    return [MLflowLog(plan.name, **plan.tracking["mlflow"])] if "mlflow" in plan.tracking else []
-
-
 def resume(path: str, *, retry_errored: bool = False, verbose: int = 1) -> Results:
     """Finish an interrupted experiment: trials that had finished stay as they are, unfinished
     ones continue from their last checkpoint (or start again), and the searcher goes on from
     its saved state. ``retry_errored`` also reruns the trials that had failed. Refused while
     another process runs or resumes the same experiment (:mod:`raytune_hpo._lock`)."""
     path = os.path.abspath(path)
-    meta = read_meta(path)  # an experiment directory, before the lock writes into it
+    meta = directory.read_meta(path)  # an experiment directory, before the lock writes into it
     with experiment_lock(path):
         return _resume(path, meta, retry_errored, verbose)
 
 
 def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results:
-    if not any(name.startswith("experiment_state-") for name in os.listdir(path)):
+    if directory.ray_state_file(path) is None:
         raise ConfigError(
             f"{path!r}: no trial was recorded before the experiment stopped; there is nothing to "
             "resume: remove the directory and start it again with hpo.run()"
         )
-    _read_trials(path)  # a damaged state is told in one line, before Ray reads it
-    trainable = _load_trainable(path, meta)
+    # Damage is told in one line, before Ray reads anything.
+    before, in_snapshot = directory.read_journal(path), directory.read_ray_trials(path)
+    trainable = directory.load_trainable(path, meta)
     _check_free_space(path, "free space, then resume it")
     _ensure_ray()
     _check_cluster_fits(meta["resources"])
 
     from ray import tune
 
+    from raytune_hpo._controller import set_callbacks
     from raytune_hpo._stop import remove_damaged_error_pickles
 
     remove_damaged_error_pickles(path)
@@ -371,8 +386,34 @@ def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results
             f"{path!r}: Ray Tune cannot restore the experiment ({type(e).__name__}: {reason}); "
             "the experiment record is damaged"
         ) from None
+    journal = Journal(path)
+    journal.write("session", kind="resume", host=socket.gethostname(), pid=os.getpid(), retry_errored=retry_errored)
+    _reconcile(path, meta, before, in_snapshot, journal)
     start_session(path)
-    return _fit(tuner, path, meta, verbose)
+    callbacks = _callbacks(path, meta, journal, verbose, before=before)
+    set_callbacks(tuner, callbacks)
+    return _fit(tuner, path, meta, verbose, journal, callbacks)
+
+
+def _reconcile(path: str, meta: Mapping[str, Any], before: JournalContents, in_snapshot: Mapping[str, str],
+               journal: Journal) -> None:
+    """The journal brought level with Ray's snapshot before Ray resumes from it. A trial
+    running when the driver died that the snapshot does not hold (it started after the
+    snapshot) is dropped: the searcher, as saved, proposes another in its place. A trial that
+    the snapshot holds as ended but the journal does not (ended with the experiment, just
+    before the driver died) gets its end from its ``result.json``. The other way round (ended
+    in the journal, not in the snapshot) is for :mod:`raytune_hpo._controller`, once Ray runs."""
+    for trial_id, record in before.trials.items():
+        if record.status != "RUNNING":
+            continue
+        status = in_snapshot.get(trial_id)
+        if status is None:
+            journal.write("drop", trial=trial_id)
+        elif status in ("TERMINATED", "ERROR"):
+            summary = directory.EndSummary(meta["metric"], meta["mode"])
+            for report in directory.read_results(os.path.join(path, record.name)):
+                summary.add(report)
+            journal.write("end", trial=trial_id, status=status, **summary.fields(), failures=record.failures)
 
 
 def trial_name(trial) -> str:
@@ -381,35 +422,49 @@ def trial_name(trial) -> str:
     return f"trial_{int(number) if number.isdigit() else 0:05d}_{trial.trial_id}"
 
 
-def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
+def _fit(tuner, path: str, meta: dict, verbose: int, journal: Journal, callbacks: list) -> Results:
+    """``tuner.fit()``, its end recorded in the journal, then the Results: a run stopped by a
+    signal raises :class:`~raytune_hpo.errors.Interrupted`, one stopped by a full disk a
+    :class:`ConfigError`, both saying how to finish it."""
     from ray.tune.error import TuneError
 
-    from raytune_hpo._stop import hold_reserve, release_reserve
+    from raytune_hpo._controller import fit
+    from raytune_hpo._stop import TRIPPED, hold_reserve, release_reserve
+    from raytune_hpo.tracking import ExperimentLog
     from raytune_hpo.tracking._report import write_report_or_warn
 
-    # When a trial ends, the experiment's state is saved (SnapshotWhenTrialsEnd): by design,
-    # so Ray's warning about frequent snapshots is off.
-    settings = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-                "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    # Ray snapshots the experiment every num_to_keep checkpoints of a trial (our 2), so that its
+    # snapshot never names a checkpoint deleted since, and warns that this may be too often:
+    # by design, and cheap (finished trials are retired from the snapshot, _controller).
+    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1",
+                "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
     if meta.get("max_pending_trials"):
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(meta["max_pending_trials"])
-    console, quiet = logging.getLogger("ray.tune.tune"), _QuietRay(path)
+    console = logging.getLogger("ray.tune.tune")
+    quiet = _QuietRay()
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
         settings["RAY_AIR_NEW_OUTPUT"] = "0"
         # A failed trial's traceback is kept in its directory, and the summary tells it in one line.
         settings["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"
-        console.addFilter(quiet)
+    console.addFilter(quiet)
     # Ray's ResultGrid (unused: Results reads the experiment) warns about every trial that
     # never started, as when an iteration budget ends the experiment.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    log = next(c for c in callbacks if isinstance(c, ExperimentLog))
     hold_reserve(path)
+    signals = _StopSignals()
+    stop: dict[str, Any] = {"reason": "finished"}
     try:
-        with _environment(**settings):
-            tuner.fit()
+        with _environment(**settings), signals:
+            fit(tuner)
     except TuneError as e:
+        stop = {"reason": "failed", "error": str(e).splitlines()[0] if str(e) else "TuneError"}
         _raise_if_metric_missing(e, path, meta["metric"])
         raise
+    except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM): stopped at once, the journal whole
+        stop = {"reason": "interrupted", "signal": signals.received}
     except OSError as e:  # the disk filled up faster than LowSpace could stop the experiment
+        stop = {"reason": "failed", "error": e.strerror}
         if e.errno not in _STORAGE_FAULTS:
             raise
         raise ConfigError(
@@ -418,33 +473,84 @@ def _fit(tuner, path: str, meta: dict, verbose: int) -> Results:
             f"(raytune-hpo resume {path} --retry-errored)"
         ) from None
     finally:
+        if stop["reason"] == "finished" and (path in TRIPPED or _stopped_early(path, meta, log)):
+            stop = ({"reason": "out of space"} if path in TRIPPED else
+                    {"reason": "interrupted", "signal": signals.received or "SIGUSR1"})
+        journal.write("stop", **stop)
+        journal.close()
         console.removeFilter(quiet)
         release_reserve(path)
-    end_session(path)
+        end_session(path)
     results = Results(path)
     _raise_if_out_of_space(results)
+    if stop["reason"] == "interrupted":
+        raise Interrupted(results.interruption(), results)
     write_report_or_warn(results)  # DIR/report.html; a failure is a one-line warning
     return results
 
 
+def _stopped_early(path: str, meta: Mapping[str, Any], log) -> bool:
+    """Whether Ray's loop ended on a stop signal rather than at the experiment's end: trials
+    started and not ended, or, without a time or iteration budget, fewer trials ended than
+    planned. (Ray's own snapshot cannot tell: it keeps the status a waiting trial had before
+    a budget ended it.)"""
+    if log.unfinished:
+        return True
+    if meta.get("time_budget_s") or meta.get("iteration_budget"):
+        return False
+    ended = sum(r.status in ("TERMINATED", "ERROR") for r in directory.read_journal(path).trials.values())
+    return ended < meta["planned_trials"]
+
+
 _STORAGE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class _StopSignals:
+    """While the experiment runs: Ctrl-C (SIGINT), SIGTERM and a closed terminal (SIGHUP) stop
+    it as SLURM's time-limit warning does, through Ray Tune's own "save and stop" signal,
+    SIGUSR1: the state saved, unfinished trials left to ``resume``. A second one stops it at
+    once (a ``KeyboardInterrupt``; the journal is whole, and the snapshot the last one taken).
+    Every handler is put back as it was afterwards, Ray's SIGUSR1 handler too. Outside the
+    main thread, where Python cannot handle signals, nothing is installed."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in (*_STOP_SIGNALS, "SIGUSR1"):
+            number = getattr(signal, name)
+            self._saved[number] = signal.getsignal(number)
+        for name in _STOP_SIGNALS:
+            signal.signal(getattr(signal, name), self._handle)
+        return self
+
+    def _handle(self, number: int, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(number).name
+        ray_handler = signal.getsignal(signal.SIGUSR1)  # installed by Ray Tune once it runs
+        if callable(ray_handler) and ray_handler is not self._saved.get(signal.SIGUSR1):
+            ray_handler(signal.SIGUSR1, frame)
+        else:  # Ray Tune is not running trials yet (or any more): nothing to save
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._saved.items():
+            signal.signal(number, handler)
 
 
 class _QuietRay(logging.Filter):
-    """Drops Ray Tune's console lines that the summary says better (the trials that failed,
-    one line each), and those that mislead where LowSpace interrupted the experiment in
-    ``path``: a stop signal "e.g. via Ctrl+C", and "resume with Tuner.restore"."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
+    """Drops Ray Tune's console lines that ours say better: the trials that failed (the
+    summary tells each in one line), its stop-signal warning ("e.g. via Ctrl+C") and its
+    "resume with Tuner.restore" (``Interrupted`` names ``raytune-hpo resume``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from raytune_hpo._stop import TRIPPED
-
-        message = record.getMessage()
-        interrupted = message.startswith(("Stop signal received", "Experiment has been interrupted"))
-        return not (message.startswith("Trials did not complete") or (interrupted and self.path in TRIPPED))
+        return not record.getMessage().startswith(
+            ("Trials did not complete", "Stop signal received", "Experiment has been interrupted"))
 
 
 def _raise_if_out_of_space(results: Results) -> None:
@@ -472,7 +578,7 @@ def _raise_if_metric_missing(error: Exception, path: str, metric: str) -> None:
     if not isinstance(cause, ValueError) or "did not include the specified metric" not in str(cause):
         return
     reported = [k for k in re.findall(r"'([^']+)': ", str(cause).partition("Result: ")[2])
-                if k not in _RAY_FIELDS and not k.startswith("config/")]
+                if k not in RAY_FIELDS and not k.startswith("config/")]
     raise ConfigError(
         f"metric: a trial reported {', '.join(reported) or 'nothing'} but not {metric!r}; every "
         f"hpo.report() must include {metric}=..., or set metric to a name reported; the experiment "
@@ -529,7 +635,27 @@ def init_ray(**kwargs: Any) -> None:
     runtime_env = dict(kwargs.pop("runtime_env", None) or {})
     runtime_env["env_vars"] = {"PYTHONPATH": pythonpath, **runtime_env.get("env_vars", {})}
     kwargs = {"include_dashboard": False, "configure_logging": True, "logging_level": "WARNING", **kwargs}
-    ray.init(runtime_env=runtime_env, **kwargs)
+    if threading.current_thread() is threading.main_thread():
+        ray.init(runtime_env=runtime_env, **kwargs)
+        return
+    # Linux ends a process's children when the *thread* that started them ends (Ray starts its
+    # local processes with PR_SET_PDEATHSIG): started from a notebook's or a service's worker
+    # thread, Ray would die with it, and the interpreter then wait 60 s at exit for Ray's GCS.
+    # They are started by a thread that lives as long as the interpreter instead.
+    started, failed = threading.Event(), []
+
+    def start_and_stay() -> None:
+        try:
+            ray.init(runtime_env=runtime_env, **kwargs)
+        except BaseException as e:  # handed to the calling thread
+            failed.append(e)
+        started.set()
+        threading.Event().wait()
+
+    threading.Thread(target=start_and_stay, name="raytune-hpo-ray", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
 
 
 @contextlib.contextmanager
@@ -721,31 +847,3 @@ def _import_root(function: Callable) -> str | None:
     for _ in range(depth):
         root = os.path.dirname(root)
     return root
-
-
-def _save_trainable(path: str, trainable: Callable) -> None:
-    """The function, for resume(): by reference where importable, by value from ``__main__``."""
-    import cloudpickle
-
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, TRAINABLE_FILE), "wb") as f:
-        cloudpickle.dump(trainable, f)
-
-
-def _load_trainable(path: str, meta: dict) -> Callable:
-    import cloudpickle
-
-    for directory in (meta.get("trainable_dir"), os.getcwd()):
-        if directory and directory not in sys.path:
-            sys.path.insert(0, directory)
-    try:
-        with open(os.path.join(path, TRAINABLE_FILE), "rb") as f:
-            return cloudpickle.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
-    except Exception as e:  # an import error inside the user's module, most often; or the file cut short
-        reason = (str(e).strip().splitlines() or [""])[0]
-        raise ConfigError(
-            f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
-            f"({type(e).__name__}: {reason})"
-        ) from None

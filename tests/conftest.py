@@ -113,15 +113,15 @@ def kill_driver_after(driver, path: str, finished: int, timeout: float = 120) ->
     import time
 
     from raytune_hpo.errors import ConfigError
-    from raytune_hpo.results import _read_trials
+    from raytune_hpo.results import load
 
     done: list = []
     deadline = time.time() + timeout
     while time.time() < deadline and len(done) < finished and driver.poll() is None:
         time.sleep(0.2)
         try:
-            done = [t for t in _read_trials(path) if t.status == "TERMINATED"]
-        except ConfigError:  # caught mid-write
+            done = [t for t in load(path).trials if t.status == "TERMINATED"]
+        except ConfigError:  # not begun yet
             continue
     driver.send_signal(signal.SIGKILL)
     driver.wait()
@@ -148,14 +148,15 @@ hpo.run(slow, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric="loss", nu
 """
 
 
-def start_killed_script(folder, storage: str, ledger, ray_address: str, trials: int, at_once: int):
-    """KILLED_SCRIPT's driver, in a subprocess joined to the test's Ray: the experiment
-    ``storage/killed``."""
+def start_killed_script(folder, storage: str, ledger, ray_address: str, trials: int, at_once: int,
+                        script: str = KILLED_SCRIPT):
+    """``script``'s driver (KILLED_SCRIPT's by default), in a subprocess joined to the test's
+    Ray, with arguments storage, ledger, trials, trials at once."""
     import os
     import subprocess
     import sys
 
-    script = folder / "killed.py"
-    script.write_text(KILLED_SCRIPT)
-    return subprocess.Popen([sys.executable, str(script), storage, str(ledger), str(trials), str(at_once)],
+    path = folder / "killed.py"
+    path.write_text(script)
+    return subprocess.Popen([sys.executable, str(path), storage, str(ledger), str(trials), str(at_once)],
                             env={**os.environ, "RAY_ADDRESS": ray_address}, cwd=folder)

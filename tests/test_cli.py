@@ -19,3 +19,51 @@ def test_list_names_every_searcher_and_scheduler_with_one_line_each():
 def test_unknown_command_exits_2():
     done = subprocess.run(["raytune-hpo", "fly"], capture_output=True, text=True)
     assert done.returncode == 2 and "invalid choice: 'fly'" in done.stderr
+
+
+def test_a_closed_terminal_stops_the_run_cleanly_and_resume_quiet_prints_only_the_summary(ray_cluster, tmp_path):
+    """``raytune-hpo run`` on a terminal (a pseudo-terminal here) that goes away: SIGHUP, a
+    clean stop (status 130), ``show`` says so; ``resume --quiet`` finishes it with no progress
+    line."""
+    import fcntl
+    import os
+    import sys
+    import termios
+
+    from tests.test_config import cli, write
+    from tests.test_runner import SLOW, wait_for_ended
+
+    (tmp_path / "slowly.py").write_text(SLOW)
+    experiment = write(tmp_path, {"name": "hangup", "trainable": "slowly:slow", "metric": "loss", "num_samples": 8,
+                                  "max_concurrent": 2, "seed": 0, "space": {"x": {"uniform": [0, 1]}}})
+    path = str(tmp_path / "runs" / "hangup")
+    main, terminal = os.openpty()
+
+    def take_the_terminal() -> None:  # the run's own session, its controlling terminal the pty
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    driver = subprocess.Popen([sys.executable, "-m", "raytune_hpo.cli", "run", experiment], cwd=tmp_path,
+                              stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=take_the_terminal,
+                              env={**os.environ, "RAY_ADDRESS": ray_cluster})
+    os.close(terminal)
+    wait_for_ended(path, 2)
+    while select_ready(main):  # what it printed so far
+        os.read(main, 65536)
+    os.close(main)  # the terminal hangs up: SIGHUP to its session
+    assert driver.wait(timeout=120) == 130
+    shown = cli("show", path, cwd=tmp_path)
+    assert "state: interrupted (the terminal closed): " in shown.stdout and "of 8 trials finished" in shown.stdout
+    assert "(of 8 planned)" in shown.stdout
+
+    resumed = cli("resume", path, "--quiet", cwd=tmp_path, env={"RAY_ADDRESS": ray_cluster})
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0].startswith("8 trials, 0 errored; experiment in ")
+    assert len(resumed.stdout.splitlines()) == 2 and "[00:" not in resumed.stdout  # the summary alone
+    assert "state: finished" in cli("show", path, cwd=tmp_path).stdout
+
+
+def select_ready(descriptor: int) -> bool:
+    import select
+
+    return bool(select.select([descriptor], [], [], 0.1)[0])

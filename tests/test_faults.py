@@ -13,7 +13,6 @@ import signal
 import subprocess
 import threading
 import time
-from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pytest
@@ -21,8 +20,7 @@ import torch
 
 import raytune_hpo as hpo
 from raytune_hpo.cli import main
-from raytune_hpo.results import _read_history
-from raytune_hpo.tracking import ResultLog
+from raytune_hpo.directory import ResultFile, read_journal, read_results
 from tests.conftest import kill_driver_after, start_killed_script
 from tests.test_config import cli, write
 
@@ -173,6 +171,56 @@ def test_a_driver_killed_five_times_loses_reruns_and_changes_no_finished_trial(r
             assert trial.name not in starts[starts_then[trial.name]:], f"{trial.name} ran again after it had finished"
 
 
+# Trivial trials, each writing its name to the ledger when it starts: the experiment storage/scale.
+SCALE_SCRIPT = """
+import sys
+import raytune_hpo as hpo
+
+def trivial(config):
+    from ray import tune
+    with open(config["ledger"], "a") as ledger:
+        ledger.write(tune.get_context().get_trial_name() + "\\n")
+    hpo.report(loss=config["x"])
+
+hpo.run(trivial, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric="loss", num_samples=int(sys.argv[3]),
+        seed=0, storage=sys.argv[1], name="scale", verbose=0)
+"""
+
+
+def test_a_driver_killed_at_five_moments_of_2000_trials_loses_reruns_and_changes_nothing(ray_cluster, storage,
+                                                                                           tmp_path):
+    ledger = tmp_path / "ledger.txt"  # each trial's name, each time it starts
+    path = os.path.join(storage, "scale")
+    driver = start_killed_script(tmp_path, storage, ledger, ray_cluster, trials=2000, at_once=2, script=SCALE_SCRIPT)
+    rows: dict[str, str] = {}  # a finished trial's result.json when first seen finished
+    starts_then: dict[str, int] = {}  # and how many starts the ledger had then
+    for moment in (150, 500, 900, 1300, 1700):
+        done = kill_driver_after(driver, path, moment, timeout=300)
+        assert moment <= len(done) < 2000, f"the kill after {moment} trials came after the experiment ended"
+        starts = len(ledger.read_text().split())
+        for trial in done:
+            with open(os.path.join(trial.path, "result.json")) as f:
+                assert rows.setdefault(trial.name, f.read()) == rows[trial.name], f"{trial.name} changed"
+            starts_then.setdefault(trial.name, starts)
+        driver = subprocess.Popen(["raytune-hpo", "resume", path, "--quiet"], cwd=tmp_path,
+                                  env={**os.environ, "RAY_ADDRESS": ray_cluster}, stdout=subprocess.DEVNULL)
+    assert driver.wait(timeout=300) == 0
+
+    journal = read_journal(path)
+    trials = list(journal.trials.values())
+    assert len(trials) == 2000 and len({t.name for t in trials}) == 2000
+    assert all(t.status == "TERMINATED" and t.ends == 1 for t in trials), "a trial ended twice, or never"
+    starts = ledger.read_text().split()
+    ran_again = {name for name in rows if name in starts[starts_then[name]:]}
+    assert not ran_again, f"{len(ran_again)} trials ran again after they had finished, e.g. {sorted(ran_again)[0]}"
+    for trial in trials:
+        if trial.name in rows:
+            with open(os.path.join(path, trial.name, "result.json")) as f:
+                assert f.read() == rows[trial.name], f"{trial.name} changed after it had finished"
+    # Only the trials running at a kill may have started twice: at most two at a time, five kills.
+    assert sum(t.starts - 1 for t in trials) <= 2 * 5
+
+
 @pytest.fixture
 def tmpfs(tmp_path) -> Iterator[Callable[[str], str]]:
     """``mount(options)``: a tmpfs mounted with ``options`` (``size=2m``, ``ro``...) at one
@@ -242,7 +290,7 @@ def test_a_disk_filling_up_stops_the_experiment_with_its_state_saved_and_resume_
     tmpfs("rw,size=80m")  # space freed
     res = hpo.resume(path, verbose=0)
     assert len(res.trials) == 8 and res.num_errors == 0
-    assert all(t.status == "TERMINATED" and t.iterations == 4 for t in res.trials)
+    assert all(t.status == "TERMINATED" and t.iterations == 4 for t in res.trials), [(t.status, t.iterations, len(t.history)) for t in res.trials]
     assert all(t.history == finished[t.trial_id] for t in res.trials if t.trial_id in finished)
 
 
@@ -311,7 +359,14 @@ DAMAGE = {
                                    "hpo.json: metric, mode, seed, resources missing; the experiment record is damaged",
                                    "hpo.json: metric, mode, seed, resources missing"),
     "experiment state cut short": (lambda p: cut_short(state_file(p)),
-                                   "cannot be read (", "; the experiment state is damaged"),
+                                   None, "; the experiment state is damaged"),
+    "trials.jsonl missing": (lambda p: os.remove(os.path.join(p, "trials.jsonl")),
+                             "trials.jsonl is missing; the experiment record is damaged",
+                             "trials.jsonl is missing; the experiment record is damaged"),
+    "trials.jsonl's last line cut short": (lambda p: cut_last_line(os.path.join(p, "trials.jsonl")), None, None),
+    "hpo.json of raytune-hpo 0.1": (lambda p: write_json(os.path.join(p, "hpo.json"), {**read_json(p), "format": 1}),
+                                    "was written by raytune-hpo 0.1, before trials were journaled",
+                                    "was written by raytune-hpo 0.1, before trials were journaled"),
     "trainable.pkl missing": (lambda p: os.remove(os.path.join(p, "trainable.pkl")),
                               None, "trainable.pkl is missing; the experiment record is damaged"),
     "trainable.pkl cut short": (lambda p: cut_short(os.path.join(p, "trainable.pkl")),
@@ -326,6 +381,20 @@ DAMAGE = {
 def write_json(path: str, value: object) -> None:
     with open(path, "w") as f:
         json.dump(value, f)
+
+
+def read_json(path: str) -> dict:
+    with open(os.path.join(path, "hpo.json")) as f:
+        return json.load(f)
+
+
+def cut_last_line(path: str) -> None:
+    """The file's last line keeps half its characters, as after a crash mid-append."""
+    with open(path) as f:
+        text = f.read()
+    start = text.rindex("\n", 0, -1) + 1
+    with open(path, "w") as f:
+        f.write(text[: start + (len(text) - start) // 2])
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -348,16 +417,15 @@ def test_a_damaged_experiment_directory_is_told_in_one_line_by_load_resume_and_c
 def test_a_result_line_cut_short_is_skipped_on_load_and_ended_before_the_next_report(intact, tmp_path):
     path = str(shutil.copytree(intact, tmp_path / "exp"))
     trial = hpo.load(path).trials[0]
+    history = trial.history
     result = os.path.join(trial.path, "result.json")
     with open(result) as f:
         rows = f.read()
     with open(result, "w") as f:
         f.write(rows[: rows.rindex("\n", 0, -1) + 20])  # the last report cut 20 characters in
-    assert hpo.load(path).trials[0].history == trial.history[:-1]
+    assert hpo.load(path).trials[0].history == history[:-1]
 
-    log = ResultLog()  # a resumed trial's next report goes on a line of its own
-    ray_trial = SimpleNamespace(trial_id=trial.trial_id, storage=SimpleNamespace(trial_fs_path=trial.path),
-                                config=trial.config)
-    log.on_trial_result(0, [], ray_trial, {"loss": 0.5, "training_iteration": 3})
-    log.on_experiment_end([])
-    assert _read_history(result) == trial.history[:-1] + [{"loss": 0.5, "training_iteration": 3}]
+    appended = ResultFile(trial.path)  # a resumed trial's next report goes on a line of its own
+    appended.append({"loss": 0.5, "training_iteration": 3})
+    appended.close()
+    assert read_results(trial.path) == history[:-1] + [{"loss": 0.5, "training_iteration": 3}]

@@ -107,3 +107,109 @@ def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster
         assert starts.count(name) == 1, f"{name} had finished, and was run again"
         assert next(t for t in res.trials if t.name == name).history == history
     assert len(set(starts)) == 8
+
+
+# A trainable of 3 epochs of 0.3 s with checkpoints, as a module's source.
+SLOW = """
+import sys, time
+import raytune_hpo as hpo
+
+def slow(config):
+    state = hpo.load_checkpoint()
+    for epoch in range(0 if state is None else state["epoch"] + 1, 3):
+        time.sleep(0.3)
+        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
+"""
+
+# A driver that reports how its run ended: "INTERRUPTED <message>" and exit 130 on a stop signal.
+SIGNALLED_SCRIPT = SLOW + """
+try:
+    hpo.run(slow, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=8, max_concurrent=2, seed=0,
+            storage=sys.argv[1], name="signalled", verbose=1)
+except hpo.Interrupted as stopped:
+    print("INTERRUPTED", stopped, stopped.results.state, flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize(("signal_name", "how"), [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_stop_signal_stops_cleanly_in_one_line_and_resume_finishes_the_rest(ray_cluster, storage, tmp_path,
+                                                                               signal_name, how):
+    import signal
+
+    script = tmp_path / "signalled.py"
+    script.write_text(SIGNALLED_SCRIPT)
+    path = os.path.join(storage, "signalled")
+    driver = subprocess.Popen([sys.executable, str(script), storage], cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "RAY_ADDRESS": ray_cluster})
+    wait_for_ended(path, 2)
+    driver.send_signal(getattr(signal, signal_name))
+    out, err = driver.communicate(timeout=120)
+
+    assert driver.returncode == 130, err
+    (line,) = [line for line in out.splitlines() if line.startswith("INTERRUPTED")]
+    assert line.startswith(f"INTERRUPTED interrupted ({how}): ") and " of 8 trials finished, best loss " in line
+    assert line.endswith(f"finish it with: raytune-hpo resume {path} (or hpo.resume({path!r}) in Python) interrupted")
+    assert "Traceback" not in err and "Tuner.restore" not in err and "Stop signal received" not in err
+    before = {t.name: t.history for t in hpo.load(path).trials if t.status == "TERMINATED"}
+    assert hpo.load(path).state == "interrupted" and 2 <= len(before) < 8
+
+    res = hpo.resume(path, verbose=0)
+    assert res.state == "finished" and len(res.trials) == 8 and all(t.iterations == 3 for t in res.trials)
+    assert all(t.history == before[t.name] for t in res.trials if t.name in before)
+
+
+def wait_for_ended(path: str, trials: int, timeout: float = 120) -> None:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if sum(t.status == "TERMINATED" for t in hpo.load(path).trials) >= trials:
+                return
+        except hpo.ConfigError:  # not begun yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{trials} trials did not end within {timeout} s")
+
+
+def test_a_run_leaves_the_signal_handlers_as_it_found_them(ray_cluster, storage):
+    import signal
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
+    before = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    hpo.run(multi_fidelity_bowl, BOWL_SPACE, **GOOD, num_samples=2, max_t=2, storage=storage, name="handlers", verbose=0)
+    assert {name: signal.getsignal(getattr(signal, name)) for name in names} == before
+
+
+THREADED_SCRIPT = """
+import sys, tempfile, threading
+import raytune_hpo as hpo
+
+def train(config):
+    hpo.report(loss=config["x"])
+
+def run():
+    res = hpo.run(train, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=3, storage=tempfile.mkdtemp(),
+                  name="threaded", verbose=0)
+    print("trials", len(res.trials), flush=True)
+
+worker = threading.Thread(target=run)
+worker.start()
+worker.join()
+"""
+
+
+def test_a_run_from_another_thread_than_the_main_one_exits_promptly_and_cleanly(tmp_path):
+    import time
+
+    script = tmp_path / "threaded.py"
+    script.write_text(THREADED_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # it starts its own Ray, in the thread
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120)
+    took = time.monotonic() - start
+    assert done.returncode == 0 and "trials 3" in done.stdout, done.stderr[-2000:]
+    assert "Failed to connect to GCS" not in done.stderr
+    assert took < 45, f"{took:.0f} s: the interpreter waited at exit"

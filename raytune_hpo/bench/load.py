@@ -1,53 +1,83 @@
-"""``raytune-hpo bench load``: one experiment of many trivial trials (2,000 by default), every
-trial accounted for afterwards; the wall time and the driver's peak memory, against plain Ray
-Tune (``reuse_actors=True``) running the same trials in the same process, the anchor."""
+"""``raytune-hpo bench load``: one experiment of many trivial trials (2,000 by default) through
+``hpo.run`` and through plain Ray Tune (``reuse_actors=True``), the anchor; every trial of ours
+accounted for afterwards. Beside the totals: trials per second over each tenth of the run, the
+flatness (the last tenth's rate over the second's), and the driver's memory at trial 1,000 and
+at the last trial. The method (a child process per run, warm-up, alternating order, medians)
+is :mod:`._fair`'s."""
 
 from __future__ import annotations
 
-import tempfile
+import statistics
+from typing import Sequence
 
-from raytune_hpo.bench.overhead import Row, measure, run_ours, run_plain
+from raytune_hpo.bench._fair import OURS, PLAIN_REUSE, Run, by_setting, measure_all, median_spread
+from raytune_hpo.bench.overhead import ratios
 
-
-def load(trials: int = 2000) -> tuple[list[Row], list[str]]:
-    """The two rows, and what is missing from our experiment (nothing, when it holds)."""
-    import ray
-
-    import raytune_hpo as hpo
-    from raytune_hpo.runner import init_ray
-
-    if not ray.is_initialized():
-        init_ray()
-    storage = tempfile.mkdtemp(prefix="hpo-bench-load-")
-    rows = [measure("Ray Tune reuse_actors=True", trials, lambda: run_plain(storage, "ray-tune", trials, 0.0, True)),
-            measure("raytune-hpo", trials, lambda: run_ours(storage, "raytune-hpo", trials, 0.0))]
-    return rows, missing(hpo.load(f"{storage}/raytune-hpo"), trials)
+MEMORY_AT = 1000  # the trial at which the memory is read first
 
 
-def missing(results, trials: int) -> list[str]:
-    """Every way the experiment falls short of ``trials`` trials that each ended after their
-    one report with a finite metric, under distinct ids and directories."""
+def load(trials: int = 2000, repeats: int = 3, warmup: int = 10) -> tuple[list[Run], list[str]]:
+    """The runs, and what is missing from our experiments (nothing, when it holds)."""
+    runs = measure_all((PLAIN_REUSE, OURS), repeats, trials, 0.0, warmup)
+    problems = [f"repeat {r.repeat}: {p}" for r in runs if r.setting == OURS for p in missing(r.experiment, trials)]
+    return runs, problems
+
+
+def missing(path: str, trials: int) -> list[str]:
+    """Every way the experiment in ``path`` falls short of ``trials`` trials that each started
+    once, ended once after their one report, under distinct ids and directories."""
+    from raytune_hpo.directory import read_journal
+
+    journal = read_journal(path)
+    records = list(journal.trials.values())
     problems = []
-    if len(results.trials) != trials:
-        problems.append(f"{len(results.trials)} trials recorded, not {trials}")
-    unfinished = [t.trial_id for t in results.trials if t.status != "TERMINATED"]
-    if unfinished:
-        problems.append(f"{len(unfinished)} trials not TERMINATED, e.g. {unfinished[0]}")
-    unreported = [t.trial_id for t in results.trials if len(t.history) != 1]
-    if unreported:
-        problems.append(f"{len(unreported)} trials without exactly one report, e.g. {unreported[0]}")
-    if len({t.trial_id for t in results.trials}) != len(results.trials):
-        problems.append("trial ids repeat")
+    if len(records) != trials:
+        problems.append(f"{len(records)} trials recorded, not {trials}")
+    for what, wrong in (
+        ("not TERMINATED", [r for r in records if r.status != "TERMINATED"]),
+        ("without exactly one report", [r for r in records if r.reports != 1]),
+        ("started or ended more than once", [r for r in records if r.starts != 1 or r.ends != 1]),
+    ):
+        if wrong:
+            problems.append(f"{len(wrong)} trials {what}, e.g. {wrong[0].trial_id}")
+    if journal.dropped:
+        problems.append(f"{len(journal.dropped)} trials dropped")
+    if len({r.name for r in records}) != len(records):
+        problems.append("trial directories repeat")
     return problems
 
 
-def table(rows: list[Row], problems: list[str]) -> str:
-    anchor = rows[0]
-    lines = [f"{'setting':<28} {'trials':>6} {'seconds':>8} {'trials/s':>9} {'vs Ray':>7} {'peak RSS MB':>12} {'vs Ray':>7}"]
-    for r in rows:
+def table(runs: Sequence[Run], problems: Sequence[str]) -> str:
+    groups = by_setting(runs)
+    first = runs[0]
+    lines = [
+        f"{first.trials} trivial trials, {len(groups[first.setting])} repeats (median, and min-max over "
+        "the repeats; ratios taken repeat by repeat)",
+        f"| setting | seconds | trials/s | vs {PLAIN_REUSE} | driver peak RSS MB | vs {PLAIN_REUSE} | "
+        f"RSS at trial {MEMORY_AT:,} | RSS at the last | grown | last tenth / second tenth |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    peaks = {(r.setting, r.repeat): r.peak_rss_mb for r in runs}
+    for setting in (PLAIN_REUSE, OURS):
+        rows = groups.get(setting, [])
+        if not rows:
+            continue
+        at, last = [r.rss_at_trial(MEMORY_AT) for r in rows], [r.rss_at_trial(r.trials) for r in rows]
+        grown = [b - a for a, b in zip(at, last) if a is not None and b is not None]
+        peak_ratio = [peaks[(setting, r.repeat)] / peaks[(PLAIN_REUSE, r.repeat)] for r in rows
+                      if (PLAIN_REUSE, r.repeat) in peaks]
         lines.append(
-            f"{r.setting:<28} {r.trials:>6} {r.seconds:>8.1f} {r.rate:>9.1f} {r.rate / anchor.rate:>6.2f}x "
-            f"{r.peak_rss_mb:>12.0f} {r.peak_rss_mb / anchor.peak_rss_mb:>6.2f}x"
+            f"| {setting} | {median_spread([r.seconds for r in rows])} | {median_spread([r.rate for r in rows])} | "
+            f"{median_spread(ratios(runs, setting, PLAIN_REUSE), 2)}x | {median_spread([r.peak_rss_mb for r in rows], 0)} | "
+            f"{median_spread(peak_ratio, 2)}x | {median_spread(at, 0)} | {median_spread(last, 0)} | "
+            f"{median_spread(grown, 0)} | {median_spread([r.flatness for r in rows], 2)} |"
         )
+    lines.append("")
+    lines.append("trials/s over each tenth of the run (median over the repeats):")
+    for setting in (PLAIN_REUSE, OURS):
+        rows = [r.tenths() for r in groups.get(setting, []) if r.tenths()]
+        if rows:
+            tenths = [statistics.median(column) for column in zip(*rows)]
+            lines.append(f"  {setting:<28} " + " ".join(f"{rate:6.1f}" for rate in tenths))
     lines.append("every trial accounted for" if not problems else "MISSING: " + "; ".join(problems))
     return "\n".join(lines)

@@ -25,6 +25,7 @@ which a rerun with the same folder reads back instead of running again.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -140,6 +141,8 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
     from ray.tune.search.bohb import TuneBOHB
 
     from raytune_hpo._budget import IterationBudget
+    from raytune_hpo._controller import fit
+    from raytune_hpo.directory import read_results
     from raytune_hpo.space import Space
 
     searcher = TuneBOHB(space=Space(problem.space).to_configspace(seed=seed), seed=seed,
@@ -148,19 +151,17 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
                                  metric="value", mode="min")
     # Its ResultGrid warns about every trial the budget left unstarted.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    grid = tune.Tuner(
+    name = f"{problem.name}-ray-bohb-{seed}"
+    fit(tune.Tuner(
         tune.with_resources(_completed(problem.trainable, Space(problem.space)), {"cpu": cpus}),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                     num_samples=100 * (budget // MAX_T), reuse_actors=True),
-        run_config=tune.RunConfig(name=f"{problem.name}-ray-bohb-{seed}", storage_path=storage,
-                                  stop=IterationBudget(budget), verbose=0),
-    ).fit()
-    reports = []
-    for result in grid:
-        frame = result.metrics_dataframe
-        if frame is not None and "reported_at" in frame:
-            reports += frame[["reported_at", "value", "true_value"]].to_dict("records")
-    return reports, len(grid)
+        run_config=tune.RunConfig(name=name, storage_path=storage, stop=IterationBudget(budget), verbose=0),
+    ))
+    # Each started trial's result.json (Ray's own JSON log: a report per line, as ours).
+    trial_dirs = [d for d in glob.glob(os.path.join(storage, name, "*")) if os.path.isdir(d)]
+    reports = [r for d in trial_dirs for r in read_results(d) if "reported_at" in r]
+    return reports, len(trial_dirs)
 
 
 def _completed(trainable, space):

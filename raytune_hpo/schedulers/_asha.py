@@ -4,10 +4,11 @@ the trials that reached that rung so far; no trial ever waits for others."""
 
 from ray.tune.schedulers import ASHAScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import SchedulerRequest
 
 
-class ASHA(SnapshotWhenTrialsEnd, ASHAScheduler):
+class ASHA(ControllerHooks, ASHAScheduler):
     pass
 
 

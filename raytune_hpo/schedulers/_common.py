@@ -15,35 +15,6 @@ from raytune_hpo.space import Space
 TIME_ATTR = "training_iteration"
 
 
-class SnapshotWhenTrialsEnd:
-    """Mixed in before each Ray scheduler: the experiment's state is saved, and its copy into
-    the experiment directory waited for, at the end of every step in which a trial ended.
-
-    A driver killed just after a trial finished must not run it again on resume. Ray saves
-    the state only every 10 s or more; saving it after every event instead (period 0) halved
-    the throughput of short trials and grows with the number of trials. A trial's end is the
-    event that matters, and Ray's checkpoint manager has a flag for "force the next save"."""
-
-    def _snapshot_after_this_step(self, tune_controller) -> None:
-        manager = getattr(tune_controller, "_checkpoint_manager", None)
-        if manager is not None and hasattr(manager, "_should_force_sync_up"):
-            manager._should_force_sync_up = True
-        else:  # another Ray version: save now, the trial's end then reaches the next one
-            tune_controller.checkpoint(force=True)
-
-    def on_trial_complete(self, tune_controller, trial, result):
-        super().on_trial_complete(tune_controller, trial, result)
-        self._snapshot_after_this_step(tune_controller)
-
-    def on_trial_error(self, tune_controller, trial):
-        super().on_trial_error(tune_controller, trial)
-        self._snapshot_after_this_step(tune_controller)
-
-    def on_trial_remove(self, tune_controller, trial):
-        super().on_trial_remove(tune_controller, trial)
-        self._snapshot_after_this_step(tune_controller)
-
-
 class Objective:
     """Mixed into our own schedulers: the metric and mode come from Ray's TuneConfig, and
     ``score`` turns a reported value into one where higher is better (NaN the worst)."""

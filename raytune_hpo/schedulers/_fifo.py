@@ -2,10 +2,11 @@
 
 from ray.tune.schedulers import FIFOScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import SchedulerRequest
 
 
-class FIFO(SnapshotWhenTrialsEnd, FIFOScheduler):
+class FIFO(ControllerHooks, FIFOScheduler):
     pass
 
 

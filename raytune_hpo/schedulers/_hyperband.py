@@ -4,11 +4,12 @@ Algorithm 1, which is ``hyperband``, in ``_hyperband_li``)."""
 
 from ray.tune.schedulers import HyperBandScheduler
 
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import SchedulerRequest
 
 
-class Hyperband(SnapshotWhenTrialsEnd, HyperBandScheduler):
-    pass
+class Hyperband(ControllerHooks, HyperBandScheduler):
+    retires_trials = False  # its brackets hold every trial they ran
 
 
 def build_hyperband(request: SchedulerRequest):

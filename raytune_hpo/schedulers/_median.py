@@ -3,10 +3,11 @@ so far is worse than the median of the other trials' running averages at the sam
 
 from ray.tune.schedulers import MedianStoppingRule
 
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import SchedulerRequest
 
 
-class MedianStopping(SnapshotWhenTrialsEnd, MedianStoppingRule):
+class MedianStopping(ControllerHooks, MedianStoppingRule):
     pass
 
 

@@ -15,9 +15,10 @@ import warnings
 
 from ray.tune.schedulers.pb2 import PB2 as RayPB2
 
+from raytune_hpo._controller import ControllerHooks
 from raytune_hpo._library import require
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo.schedulers._common import SchedulerRequest
 from raytune_hpo.schedulers._pbt import ProjectToSpace, per_parameter
 from raytune_hpo.space import Choice, Float, Integer, Space, display
 
@@ -47,7 +48,7 @@ def bounds(space: Space) -> dict:
     return derived
 
 
-class PB2(SnapshotWhenTrialsEnd, RayPB2):
+class PB2(ControllerHooks, RayPB2):
     def _get_new_config(self, trial, trial_to_clone):
         from sklearn.exceptions import ConvergenceWarning
 

@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 from ray.tune.schedulers import PopulationBasedTraining
 
-from raytune_hpo.schedulers._common import SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import SchedulerRequest
 from raytune_hpo.space import Choice, Float, Grid, Integer, Space
 
 
-class PBT(SnapshotWhenTrialsEnd, PopulationBasedTraining):
+class PBT(ControllerHooks, PopulationBasedTraining):
     pass
 
 

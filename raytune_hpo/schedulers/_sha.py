@@ -11,19 +11,19 @@ brackets of synchronous successive halving too.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
-import os
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from raytune_hpo._controller import ControllerHooks, stop_waiting_trial
+from raytune_hpo.directory import read_results
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest, SnapshotWhenTrialsEnd
-from raytune_hpo.space import Choice, Grid
+from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest
+from raytune_hpo.searchers import planned_trials
 
 Plan = Sequence[tuple[int, int]]  # (n_i, r_i): rung i holds n_i trials, which run r_i iterations
 
@@ -164,7 +164,7 @@ def bracket_index(place: int, plans: Sequence[Plan]) -> int:
     return index
 
 
-class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
+class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     """Runs brackets of synchronous successive halving: ``make_plans(trials)`` gives the
     brackets of one round (called once, with the experiment's number of trials where the
     search algorithm says it); trials join them in that order, trial k of the experiment
@@ -180,6 +180,7 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
     again from its first iteration."""
 
     _supports_buffered_results = False
+    retires_trials = False  # a resumed bracket replays every trial it held
 
     def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str):
         super().__init__()
@@ -207,6 +208,7 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
         return self._brackets[index]
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
         if self._plans is None:
             total = getattr(getattr(tune_controller, "search_alg", None), "total_samples", None)
             self._plans = self._make_plans(total if isinstance(total, int) and total > 0 else None)
@@ -224,19 +226,9 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
             bracket.end(trial.trial_id)
 
     def _history(self, trial: Trial) -> list[tuple[int, float]]:
-        """(iteration, score) of every report in the trial's result log (``ResultLog``)."""
-        from raytune_hpo.tracking._result_log import RESULT_FILE
-
-        history = []
-        try:
-            with open(os.path.join(trial.storage.trial_fs_path, RESULT_FILE)) as f:
-                for line in f:
-                    row = json.loads(line)
-                    if TIME_ATTR in row:
-                        history.append((row[TIME_ATTR], self.score(row.get(self._metric))))
-        except (OSError, ValueError, AttributeError):
-            pass
-        return history
+        """(iteration, score) of every report in the trial's ``result.json``."""
+        return [(row[TIME_ATTR], self.score(row.get(self._metric)))
+                for row in read_results(trial.storage.trial_fs_path) if TIME_ATTR in row]
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -261,13 +253,7 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
             trial = self._trials[trial_id]
             # PENDING: a trial that waited at the rung when the experiment was interrupted.
             if trial_id != current and (trial.status in (Trial.PAUSED, Trial.PENDING) or trial.is_saving):
-                tune_controller.stop_trial(trial)
-                # Ray saves the new status of a trial it stops while it has no actor only
-                # with the next change of that trial (never): the experiment's state, hence
-                # Results and resume, would have it paused.
-                controller = getattr(tune_controller, "_tune_controller", tune_controller)
-                if hasattr(controller, "_mark_trial_to_checkpoint"):
-                    controller._mark_trial_to_checkpoint(trial)
+                stop_waiting_trial(tune_controller, trial)
         for trial_id in promoted:
             if trial_id != current:
                 self._to_resume.add(trial_id)
@@ -334,6 +320,7 @@ class SynchronousHalving(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
 
     def choose_trial_to_run(self, tune_controller) -> Trial | None:
         """The first bracket's work first: its promoted trials, then its trials not started."""
+        self.prepare(tune_controller)
         self._close_if_search_finished(tune_controller)
         for bracket in self._brackets:
             self._decide(tune_controller, bracket)
@@ -390,16 +377,8 @@ def check_halving(request: SchedulerRequest, reduction_factor: Any) -> int:
 
 
 def _trials(request: SchedulerRequest) -> int | None:
-    """The experiment's number of trials: ``num_samples`` times the grid's size (``random``
-    expands grids, ``grid`` choices too)."""
-    if request.num_samples is None:
-        return None
-    kinds = {"random": (Grid,), "grid": (Grid, Choice)}.get(request.searcher, ())
-    size = 1
-    for param in request.space.params.values():
-        if isinstance(param, kinds):
-            size *= len(param.values if isinstance(param, Grid) else param.options)
-    return request.num_samples * size
+    """The experiment's number of trials."""
+    return None if request.num_samples is None else planned_trials(request.searcher, request.space, request.num_samples)
 
 
 def _is_number(x: Any) -> bool:

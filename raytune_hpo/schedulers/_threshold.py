@@ -25,11 +25,12 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest, SnapshotWhenTrialsEnd
+from raytune_hpo._controller import ControllerHooks
+from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest
 from raytune_hpo.schedulers._sha import _is_number
 
 
-class ThresholdStopping(Objective, SnapshotWhenTrialsEnd, FIFOScheduler):
+class ThresholdStopping(ControllerHooks, Objective, FIFOScheduler):
     def __init__(
         self,
         thresholds: list[tuple[int, float]],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import SearcherRequest
-from raytune_hpo.space import Float, Integer, RayDomain
+from raytune_hpo.space import Choice, Float, Grid, Integer, RayDomain, Space
 
 
 def build_random(request: SearcherRequest, grid: bool = False):
@@ -29,3 +29,19 @@ def build_grid(request: SearcherRequest):
             "parameters; make it one, or use searcher 'random'"
         )
     return build_random(request, grid=True)
+
+
+def planned_trials(searcher: str, space: Space, num_samples: int) -> int:
+    """The trials an experiment runs when it completes: ``num_samples`` times the size of the
+    grid that ``random`` expands (its ``hpo.grid`` parameters) or ``grid`` (its choices too).
+
+    >>> from raytune_hpo import space as s
+    >>> planned_trials("grid", Space({"a": s.grid([1, 2]), "b": s.choice("xyz")}), 2)
+    12
+    """
+    kinds = {"random": (Grid,), "grid": (Grid, Choice)}.get(searcher, ())
+    size = 1
+    for param in space.params.values():
+        if isinstance(param, kinds):
+            size *= len(param.values if isinstance(param, Grid) else param.options)
+    return num_samples * size

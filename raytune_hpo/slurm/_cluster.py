@@ -219,20 +219,27 @@ def _wait_for_gcs(node: RayNode, address: str, deadline: float) -> None:
 def _drive(allocation: Allocation, experiment, address: str, join_timeout: float) -> tuple[int, int]:
     """Run or resume the experiment: its exit status and how many trials it left unfinished."""
     from raytune_hpo.cli import summary
-    from raytune_hpo.runner import META_FILE, init_ray, resume
+    from raytune_hpo.directory import META_FILE
+    from raytune_hpo.errors import Interrupted
+    from raytune_hpo.runner import init_ray, resume
 
     init_ray(address=address)
     missing = _wait_for_nodes(allocation, deadline=time.monotonic() + join_timeout)
     if missing:
         log(f"{missing} (waited {join_timeout:g} s; the nodes' Ray logs are in {os.path.join(experiment.path, 'slurm')})")
         return 1, 0
-    if os.path.exists(os.path.join(experiment.path, META_FILE)):
-        log(f"resuming the experiment in {experiment.path} (start {allocation.restart_count + 1} of this job)")
-        results = resume(experiment.path)
-    else:
-        log(f"running the experiment into {experiment.path}")
-        results = experiment.execute(experiment.plan())
-    unfinished = sum(t.status not in ("TERMINATED", "ERROR") for t in results.trials)
+    try:
+        if os.path.exists(os.path.join(experiment.path, META_FILE)):
+            log(f"resuming the experiment in {experiment.path} (start {allocation.restart_count + 1} of this job)")
+            results = resume(experiment.path)
+        else:
+            log(f"running the experiment into {experiment.path}")
+            results = experiment.execute(experiment.plan())
+    except Interrupted as stopped:  # SLURM's time-limit warning, most often: requeued below
+        log(str(stopped))
+        results = stopped.results
+    ended = sum(t.status in ("TERMINATED", "ERROR") for t in results.trials)
+    unfinished = max((results.planned_trials or 0) - ended, 1) if results.state == "interrupted" else 0
     return summary(results), unfinished
 
 

@@ -19,7 +19,7 @@ def prepare(experiment_file: str, overrides: list[str], *, profile: str = "gener
             python: str = sys.executable, **options):
     """The checked job and its script, from the file and the options of ``raytune-hpo slurm``."""
     from raytune_hpo.config import load_experiment
-    from raytune_hpo.runner import META_FILE
+    from raytune_hpo.directory import META_FILE
 
     experiment = load_experiment(experiment_file, overrides)
     exists = os.path.exists(os.path.join(experiment.path, META_FILE))

@@ -1,7 +1,7 @@
 """Tracking: every trial's configuration and reports kept where the experiment lives."""
 
+from raytune_hpo.tracking._experiment_log import ExperimentLog
 from raytune_hpo.tracking._mlflow import MLflowLog, check_mlflow_options
-from raytune_hpo.tracking._result_log import ResultLog
 from raytune_hpo.tracking._tensorboard import TensorBoardLog
 
-__all__ = ["MLflowLog", "ResultLog", "TensorBoardLog", "check_mlflow_options"]
+__all__ = ["ExperimentLog", "MLflowLog", "TensorBoardLog", "check_mlflow_options"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from raytune_hpo.results import Results, _finite
+from raytune_hpo.directory import is_finite_number
+from raytune_hpo.results import Results
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def best_so_far(results: Results) -> BestSoFar:
     best, trace = math.nan, BestSoFar([], [], [])
     for count, (timestamp, _, _, report) in enumerate(reports, start=1):
         value = report.get(results.metric)
-        if _finite(value):
+        if is_finite_number(value):
             best = value if math.isnan(best) else better(best, value)
         trace.iterations.append(count)
         trace.seconds.append(max(timestamp - start, 0.0))

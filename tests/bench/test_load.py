@@ -1,25 +1,35 @@
-"""``raytune-hpo bench load`` on a small number of trials: every trial accounted for, and a
-shortfall named when one is not."""
+"""``raytune-hpo bench load`` on a small number of trials: every trial accounted for, the
+table's columns filled, and a shortfall named when one is not."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
+from raytune_hpo.bench._fair import OURS, PLAIN_REUSE
 from raytune_hpo.bench.load import load, missing, table
+from raytune_hpo.directory import Journal
 
 
-def test_every_trial_is_accounted_for(ray_cluster):
-    rows, problems = load(trials=40)
+def test_every_trial_is_accounted_for_and_the_run_measured(ray_cluster):
+    runs, problems = load(trials=30, repeats=1, warmup=2)
     assert problems == []
-    assert [r.setting for r in rows] == ["Ray Tune reuse_actors=True", "raytune-hpo"]
-    assert all(r.trials == 40 and r.seconds > 0 and r.peak_rss_mb > 0 for r in rows)
-    assert table(rows, problems).endswith("every trial accounted for")
+    assert sorted(r.setting for r in runs) == sorted([PLAIN_REUSE, OURS])
+    for run in runs:
+        assert run.trials == 30 and len(run.ended) == 30 and run.seconds > 0 and run.peak_rss_mb > 0
+        assert len(run.tenths()) == 10 and run.rss_at_trial(30) > 0
+    text = table(runs, problems)
+    assert text.endswith("every trial accounted for") and f"| {OURS} | " in text
 
 
-def test_a_shortfall_is_named():
-    trial = SimpleNamespace(trial_id="a", status="TERMINATED", history=[{"loss": 1.0}])
-    lost = SimpleNamespace(trial_id="b", status="PENDING", history=[])
-    assert missing(SimpleNamespace(trials=[trial, lost]), 3) == [
-        "2 trials recorded, not 3", "1 trials not TERMINATED, e.g. b",
-        "1 trials without exactly one report, e.g. b",
+def test_a_shortfall_is_named(tmp_path):
+    journal = Journal(str(tmp_path))
+    journal.write("session", kind="run")
+    for trial, name in (("a", "trial_00001_a"), ("b", "trial_00002_b"), ("c", "trial_00002_b")):
+        journal.write("start", trial=trial, name=name, config={})
+    journal.write("end", trial="a", status="TERMINATED", reports=1, iterations=1, best=None, non_finite=None)
+    journal.write("end", trial="b", status="TERMINATED", reports=2, iterations=2, best=None, non_finite=None)
+    journal.write("start", trial="a", name="trial_00001_a", config={})  # ran again
+    journal.write("end", trial="a", status="TERMINATED", reports=1, iterations=1, best=None, non_finite=None)
+    journal.close()
+    assert missing(str(tmp_path), 4) == [
+        "3 trials recorded, not 4", "1 trials not TERMINATED, e.g. c", "2 trials without exactly one report, e.g. b",
+        "2 trials started or ended more than once, e.g. a", "trial directories repeat",
     ]
