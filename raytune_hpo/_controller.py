@@ -25,7 +25,16 @@ in first into every scheduler of ours, is how we reach it. Through it:
   ended is completed the same way before it starts. No more trials are created than the
   experiment plans, counting those of the journal.
 
-Ray 2.60's private names used here: ``TuneController._checkpoint_manager``,
+- **The trainable's class is looked up once per run**, not five times per trial
+  (:class:`_RegistryOnce`).
+- **A placement group cancelled while Ray creates it is removed once created**
+  (:class:`SettledPlacementGroups`): removed mid-creation, it could leave CPUs taken for good.
+
+Ray 2.60's private names used here: ``ray.tune.registry._global_registry``,
+``ray.tune.execution.tune_controller.PlacementGroupResourceManager`` and that class's
+``._request_to_staged_pgs``, ``._pg_to_staging_future``, ``._staging_future_to_pg``,
+``._pg_to_request``,
+``TuneController._checkpoint_manager``,
 ``._trials``, ``._live_trials``, ``._stopped_trials``, ``._trial_metadata``,
 ``._trials_to_cache``, ``._trial_to_actor``, ``._queued_trial_decisions``,
 ``._cached_trial_decisions``, ``._resetting_trials``, ``._staged_trials``,
@@ -43,9 +52,12 @@ import os
 from typing import Any
 
 import pyarrow.fs
+import ray
+from ray.air.execution import PlacementGroupResourceManager
 from ray.train._internal.storage import _FilesystemSyncer, _upload_to_fs_path
 from ray.tune.experiment import Trial
 from ray.tune.utils import flatten_dict
+from ray.util import remove_placement_group
 
 from raytune_hpo.directory import ERROR_FILE, TrialRecord, read_journal, read_results, replace_file
 
@@ -173,15 +185,95 @@ class _Session:
 
 
 def fit(tuner) -> None:
-    """``tuner.fit()``, without the ResultGrid Ray builds once the experiment ended: Ray 2.60
-    fails building it where a trial was created and never started (an iteration budget spent,
-    a trial proposed again on resume and completed from the journal), reading the directory
-    such a trial never had. The experiment is read from its own directory instead."""
+    """``tuner.fit()``, with the trainable's class looked up once (:class:`_RegistryOnce`),
+    placement groups removed only once settled (:class:`SettledPlacementGroups`), and without
+    the ResultGrid Ray builds once the experiment ended: Ray 2.60 fails building it where a
+    trial was created and never started (an iteration budget spent, a trial proposed again on
+    resume and completed from the journal), reading the directory such a trial never had. The
+    experiment is read from its own directory instead."""
+    from ray.tune import registry
+    from ray.tune.execution import tune_controller
+
+    original = registry._global_registry, tune_controller.PlacementGroupResourceManager
+    registry._global_registry = _RegistryOnce(original[0])
+    tune_controller.PlacementGroupResourceManager = SettledPlacementGroups
     try:
         tuner.fit()
     except RuntimeError as e:
         if "without setting `trial_dir_name`" not in str(e):
             raise
+    finally:
+        registry._global_registry, tune_controller.PlacementGroupResourceManager = original
+
+
+class SettledPlacementGroups(PlacementGroupResourceManager):
+    """Ray Tune's placement groups, but one whose request is cancelled while Ray still creates
+    it is removed once created, not during its creation. Tune cancels such requests all the
+    time: a trial that waits for resources takes the actor of a trial that just ended instead.
+    Removed mid-creation, a placement group can leave its CPUs taken in the raylet for good, with
+    neither actor nor placement group left to hold them (ray-project/ray#64693, #42942): in a
+    long-lived driver (a notebook, a test session), every later experiment that needs the whole
+    cluster then waits forever."""
+
+    #: At the experiment's end, how long to wait for the groups still being created to settle.
+    SETTLE_S = 2.0
+
+    def __init__(self, update_interval_s: float = 0.1):
+        super().__init__(update_interval_s=update_interval_s)
+        self._settling: dict[Any, Any] = {}  # creation future -> placement group, to remove
+
+    def cancel_resource_request(self, resource_request) -> None:
+        staged = self._request_to_staged_pgs[resource_request]
+        if not staged:
+            return super().cancel_resource_request(resource_request)
+        group = staged.pop()
+        future = self._pg_to_staging_future.pop(group)
+        self._staging_future_to_pg.pop(future)
+        self._pg_to_request.pop(group)
+        self._settling[future] = group
+
+    def update_state(self) -> None:
+        super().update_state()
+        self._remove_settled(timeout=0)
+
+    def clear(self) -> None:
+        if ray.is_initialized() and self._settling:
+            self._remove_settled(timeout=self.SETTLE_S)
+            for group in self._settling.values():  # never created (no room): nothing in flight
+                remove_placement_group(group)
+        super().clear()  # re-initialises, _settling included
+
+    def _remove_settled(self, timeout: float) -> None:
+        if not self._settling:
+            return
+        settled, _ = ray.wait(list(self._settling), num_returns=len(self._settling), timeout=timeout)
+        for future in settled:
+            remove_placement_group(self._settling.pop(future))
+
+
+class _RegistryOnce:
+    """Ray Tune's registry, its answers kept while an experiment runs. For each trial it
+    starts, Ray looks up the trainable's class five times in the cluster's key-value store (a
+    round trip to the GCS each, and an unpickling of the class twice): a fifth of the
+    controller's time per trial on short trials. The class does not change during a run; a
+    registration or unregistration clears what was kept."""
+
+    def __init__(self, registry):
+        self._registry = registry
+        self._kept: dict[tuple[str, str], Any] = {}
+
+    def contains(self, category: str, key: str) -> bool:
+        return (category, key) in self._kept or self._registry.contains(category, key)
+
+    def get(self, category: str, key: str) -> Any:
+        if (category, key) not in self._kept:
+            self._kept[(category, key)] = self._registry.get(category, key)
+        return self._kept[(category, key)]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("register", "unregister", "unregister_all"):  # what was kept may change
+            self._kept.clear()
+        return getattr(self._registry, name)
 
 
 def set_callbacks(tuner, callbacks: list) -> None:

@@ -17,8 +17,24 @@ import sys
 import time
 
 from ray.tune import Callback
+from ray.tune.progress_reporter import TrialProgressCallback
 
 from raytune_hpo.directory import JournalContents
+
+
+class NoRayTrialLines(TrialProgressCallback):
+    """In place of Ray Tune's own per-trial progress printer, which Ray adds to every run,
+    prints nothing below its verbosity 2, and keeps every trial it has seen (the last result
+    of each, and the trial itself): memory that grew with the experiment, for nothing."""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        pass
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        pass
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        pass
 
 
 class Progress(Callback):

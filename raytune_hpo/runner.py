@@ -301,7 +301,7 @@ def _callbacks(path: str, meta: Mapping[str, Any], journal: Journal, verbose: in
     hyperparameters only when a trial ended (see TensorBoardLog). LowSpace comes first: on a
     full disk, it frees the reserve before the others write."""
     from raytune_hpo._stop import LowSpace
-    from raytune_hpo.progress import Progress
+    from raytune_hpo.progress import NoRayTrialLines, Progress
     from raytune_hpo.tracking import ExperimentLog, MLflowLog, TensorBoardLog
 
     metric, mode = meta["metric"], meta["mode"]
@@ -310,6 +310,8 @@ def _callbacks(path: str, meta: Mapping[str, Any], journal: Journal, verbose: in
         callbacks.append(MLflowLog(meta["name"], **meta["tracking"]["mlflow"]))
     if verbose == 1:
         callbacks.append(Progress(metric, mode, meta["planned_trials"], meta.get("max_t"), before=before))
+    if verbose < 2:
+        callbacks.append(NoRayTrialLines())
     return callbacks
 
 

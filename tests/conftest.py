@@ -22,6 +22,31 @@ def ray_cluster():
     ray.shutdown()
 
 
+_cpus_taken_for_good = [0.0]  # by a test that already failed for it: not blamed on the next ones
+
+
+@pytest.fixture(autouse=True)
+def cluster_left_free(request):
+    """A test that used the shared Ray hands every CPU back: a CPU left taken (an actor kept
+    alive, a placement group or a raylet lease never returned) would make every later
+    whole-cluster experiment wait forever, and be blamed for it."""
+    yield
+    if "ray_cluster" not in request.fixturenames:
+        return
+    import time
+
+    import ray
+
+    total = ray.cluster_resources()["CPU"] - _cpus_taken_for_good[0]
+    deadline = time.time() + 30
+    while (free := ray.available_resources().get("CPU", 0)) < total:
+        if time.time() > deadline:
+            _cpus_taken_for_good[0] += total - free
+            groups = [g["bundles"] for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
+            pytest.fail(f"{total - free:g} CPU still taken 30 s after the test; placement groups left: {groups}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def storage(tmp_path):
     return str(tmp_path / "runs")

@@ -1,0 +1,89 @@
+"""What raytune-hpo asks of Ray Tune's controller, checked against the installed Ray: finished
+trials retired from it (its snapshot holds the live ones), its snapshot copied whole, and every
+experiment, of every scheduler, leaving the cluster's resources free for the next, placement
+groups cancelled mid-creation included."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import ray
+
+import raytune_hpo as hpo
+from raytune_hpo._controller import _upload_whole_files
+from raytune_hpo.directory import read_journal, read_ray_trials
+
+
+def stepping(config: dict) -> None:
+    """9 iterations with checkpoints (PBT and PB2 need them)."""
+    state = hpo.load_checkpoint()
+    for t in range(0 if state is None else state["t"] + 1, 9):
+        hpo.report(loss=config["x"] + 1 / (t + 1), checkpoint={"t": t})
+
+
+def test_finished_trials_leave_the_controller_and_its_snapshot_but_not_the_journal(ray_cluster, storage):
+    res = hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=40, max_t=2,
+                  storage=storage, name="retired", verbose=0)
+    assert len(read_journal(res.path).trials) == 40 and all(t.status == "TERMINATED" for t in res.trials)
+    # Ray's last snapshot: the trials not yet retired when it was taken (one at least, always).
+    assert 1 <= len(read_ray_trials(res.path)) <= 4
+
+
+SCHEDULERS = [  # (scheduler, searcher, scheduler_options)
+    ("fifo", "random", None), ("median", "random", None), ("threshold", "random", {"iteration_fraction": 0.5}),
+    ("asha", "random", None), ("sha", "random", None), ("hyperband", "random", None),
+    ("hyperband_async", "random", None), ("bohb", "bohb", None), ("dehb", "dehb", None),
+    ("pbt", "random", None), ("pb2", "random", None),
+]
+
+
+def test_experiments_of_every_scheduler_back_to_back_leave_the_cluster_free(ray_cluster, storage):
+    """Half-CPU trials, and an iteration budget that ends each experiment with trials still
+    pending: every CPU is free again after each, and a last experiment whose trials need the
+    whole cluster runs (it would wait forever for a CPU left reserved)."""
+    total = ray.cluster_resources()["CPU"]
+    for scheduler, searcher, options in SCHEDULERS:
+        hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", searcher=searcher, scheduler=scheduler,
+                scheduler_options=options, num_samples=9, max_t=9, resources={"cpu": 0.5}, iteration_budget=25,
+                storage=storage, name=scheduler, seed=0, verbose=0)
+        assert free_cpus(total) == total, f"{scheduler} left {total - free_cpus(total):g} CPU reserved"
+    whole = hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=2, max_t=2,
+                    resources={"cpu": total}, storage=storage, name="whole", verbose=0)
+    assert len(whole.trials) == 2
+
+
+def test_placement_groups_cancelled_while_created_leave_no_cpu_taken(ray_cluster, storage):
+    """BOHB one trial at a time: Tune cancels the placement group it asked for the next trial
+    when that trial takes the actor of the one that ended. Removed while Ray still created it,
+    such a group left its CPUs taken in the raylet for good (half a CPU at each of these runs
+    before SettledPlacementGroups)."""
+    total = ray.cluster_resources()["CPU"]
+    for run in range(3):
+        hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", searcher="bohb", num_samples=10, max_t=3,
+                max_concurrent=1, resources={"cpu": 0.5}, storage=storage, name=f"bohb{run}", seed=run, verbose=0)
+        assert free_cpus(total) == total, f"run {run} left {total - free_cpus(total):g} CPU taken"
+
+
+def free_cpus(total: float, wait_s: float = 5.0) -> float:
+    """The CPUs free now, or as soon as all are within ``wait_s`` (Ray frees them as it
+    removes placement groups)."""
+    deadline = time.monotonic() + wait_s
+    while (free := ray.available_resources().get("CPU", 0.0)) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return free
+
+
+def test_a_snapshot_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
+    import pyarrow.fs
+
+    staging, experiment = tmp_path / "staging", tmp_path / "experiment"
+    staging.mkdir()
+    experiment.mkdir()
+    (staging / "experiment_state-x.json").write_text('{"new": true}')
+    (experiment / "experiment_state-x.json").write_text('{"old": true}')
+    with open(experiment / "experiment_state-x.json") as reader:  # one holding the old file
+        _upload_whole_files(str(staging), pyarrow.fs.LocalFileSystem(), str(experiment))
+        assert reader.read() == '{"old": true}'
+    assert (experiment / "experiment_state-x.json").read_text() == '{"new": true}'
+    assert os.listdir(experiment) == ["experiment_state-x.json"]  # no temporary file left
