@@ -183,8 +183,8 @@ def _bench(args: argparse.Namespace) -> int:
         from raytune_hpo.bench import load
         from raytune_hpo.bench._fair import save
 
-        runs, problems = load.load(args.trials, args.repeats, args.warmup)
-        text = load.table(runs, problems)
+        runs, problems, read = load.load(args.trials, args.repeats, args.warmup)
+        text = load.table(runs, problems, read)
         print(text)
         if args.out:
             print("raw output: " + save(args.out, f"load-{args.trials}", runs, text))

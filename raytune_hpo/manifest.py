@@ -18,7 +18,8 @@ import sys
 import time
 from typing import Any, Mapping
 
-MANIFEST_FILE = "manifest.json"
+from raytune_hpo.directory import MANIFEST_FILE, replace_file
+
 LIBRARIES = ("raytune-hpo", "ray", "torch", "numpy", "hyperopt", "optuna", "ConfigSpace", "hpbandster",
              "scipy", "cmaes", "nevergrad")
 
@@ -90,7 +91,4 @@ def read_manifest(path: str) -> dict | None:
 
 
 def _write(path: str, manifest: dict) -> None:
-    tmp = os.path.join(path, MANIFEST_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=2, default=str)
-    os.replace(tmp, os.path.join(path, MANIFEST_FILE))
+    replace_file(os.path.join(path, MANIFEST_FILE), json.dumps(manifest, indent=2, default=str).encode())

@@ -2,12 +2,16 @@
 ``hpo.run`` and through plain Ray Tune (``reuse_actors=True``), the anchor; every trial of ours
 accounted for afterwards. Beside the totals: trials per second over each tenth of the run, the
 flatness (the last tenth's rate over the second's), and the driver's memory at trial 1,000 and
-at the last trial. The method (a child process per run, warm-up, alternating order, medians)
-is :mod:`._fair`'s."""
+at the last trial; and how long reading one of our experiments back takes (``hpo.load`` with its
+best configuration, and the command ``raytune-hpo show``, start-up included). The method (a
+child process per run, warm-up, alternating order, medians) is :mod:`._fair`'s."""
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
+import time
 from typing import Sequence
 
 from raytune_hpo.bench._fair import OURS, PLAIN_REUSE, Run, by_setting, measure_all, median_spread
@@ -16,11 +20,25 @@ from raytune_hpo.bench.overhead import ratios
 MEMORY_AT = 1000  # the trial at which the memory is read first
 
 
-def load(trials: int = 2000, repeats: int = 3, warmup: int = 10) -> tuple[list[Run], list[str]]:
-    """The runs, and what is missing from our experiments (nothing, when it holds)."""
+def load(trials: int = 2000, repeats: int = 3, warmup: int = 10) -> tuple[list[Run], list[str], dict[str, float]]:
+    """The runs, what is missing from our experiments (nothing, when it holds), and the
+    seconds that reading one back takes."""
     runs = measure_all((PLAIN_REUSE, OURS), repeats, trials, 0.0, warmup)
     problems = [f"repeat {r.repeat}: {p}" for r in runs if r.setting == OURS for p in missing(r.experiment, trials)]
-    return runs, problems
+    return runs, problems, reading([r for r in runs if r.setting == OURS][-1].experiment)
+
+
+def reading(path: str) -> dict[str, float]:
+    """Seconds to read the experiment back: ``hpo.load`` and its best configuration, in this
+    process; ``raytune-hpo show``, as a command (Python's and the imports' start included)."""
+    import raytune_hpo as hpo
+
+    start = time.perf_counter()
+    hpo.load(path).best_config
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "raytune_hpo.cli", "show", path], capture_output=True, check=True)
+    return {"hpo.load": loaded, "raytune-hpo show": time.perf_counter() - start}
 
 
 def missing(path: str, trials: int) -> list[str]:
@@ -47,7 +65,7 @@ def missing(path: str, trials: int) -> list[str]:
     return problems
 
 
-def table(runs: Sequence[Run], problems: Sequence[str]) -> str:
+def table(runs: Sequence[Run], problems: Sequence[str], read: dict[str, float] | None = None) -> str:
     groups = by_setting(runs)
     first = runs[0]
     lines = [
@@ -79,5 +97,8 @@ def table(runs: Sequence[Run], problems: Sequence[str]) -> str:
         if rows:
             tenths = [statistics.median(column) for column in zip(*rows)]
             lines.append(f"  {setting:<28} " + " ".join(f"{rate:6.1f}" for rate in tenths))
+    if read:
+        lines.append(f"reading the {first.trials:,}-trial experiment back: "
+                     + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in read.items()))
     lines.append("every trial accounted for" if not problems else "MISSING: " + "; ".join(problems))
     return "\n".join(lines)

@@ -9,14 +9,15 @@ from raytune_hpo.directory import Journal
 
 
 def test_every_trial_is_accounted_for_and_the_run_measured(ray_cluster):
-    runs, problems = load(trials=30, repeats=1, warmup=2)
-    assert problems == []
+    runs, problems, read = load(trials=30, repeats=1, warmup=2)
+    assert problems == [] and set(read) == {"hpo.load", "raytune-hpo show"} and all(s > 0 for s in read.values())
     assert sorted(r.setting for r in runs) == sorted([PLAIN_REUSE, OURS])
     for run in runs:
         assert run.trials == 30 and len(run.ended) == 30 and run.seconds > 0 and run.peak_rss_mb > 0
         assert len(run.tenths()) == 10 and run.rss_at_trial(30) > 0
-    text = table(runs, problems)
+    text = table(runs, problems, read)
     assert text.endswith("every trial accounted for") and f"| {OURS} | " in text
+    assert "reading the 30-trial experiment back: hpo.load " in text
 
 
 def test_a_shortfall_is_named(tmp_path):
