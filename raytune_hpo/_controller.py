@@ -28,7 +28,8 @@ in first into every scheduler of ours, is how we reach it. Through it:
 - **The trainable's class is looked up once per run**, not five times per trial
   (:class:`_RegistryOnce`).
 - **A placement group cancelled while Ray creates it is removed once created**
-  (:class:`SettledPlacementGroups`): removed mid-creation, it could leave CPUs taken for good.
+  (:class:`CreatedPlacementGroupsRemoved`): removed during its creation, it could leave CPUs taken
+  for good.
 
 Ray 2.60's private names used here: ``ray.tune.registry._global_registry``,
 ``ray.tune.execution.tune_controller.PlacementGroupResourceManager`` and that class's
@@ -49,6 +50,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import os
+import time
 from typing import Any
 
 import pyarrow.fs
@@ -57,7 +59,7 @@ from ray.air.execution import PlacementGroupResourceManager
 from ray.train._internal.storage import _FilesystemSyncer, _upload_to_fs_path
 from ray.tune.experiment import Trial
 from ray.tune.utils import flatten_dict
-from ray.util import remove_placement_group
+from ray.util import placement_group_table, remove_placement_group
 
 from raytune_hpo.directory import ERROR_FILE, TrialRecord, read_journal, read_results, replace_file
 
@@ -186,17 +188,18 @@ class _Session:
 
 def fit(tuner) -> None:
     """``tuner.fit()``, with the trainable's class looked up once (:class:`_RegistryOnce`),
-    placement groups removed only once settled (:class:`SettledPlacementGroups`), and without
-    the ResultGrid Ray builds once the experiment ended: Ray 2.60 fails building it where a
-    trial was created and never started (an iteration budget spent, a trial proposed again on
-    resume and completed from the journal), reading the directory such a trial never had. The
-    experiment is read from its own directory instead."""
+    placement groups cancelled during their creation removed once created
+    (:class:`CreatedPlacementGroupsRemoved`), and without the ResultGrid Ray builds once the
+    experiment ended: Ray 2.60 fails building it where a trial was created and never started (an
+    iteration budget spent, a trial proposed again on resume and completed from the journal),
+    reading the directory such a trial never had. The experiment is read from its own directory
+    instead."""
     from ray.tune import registry
     from ray.tune.execution import tune_controller
 
     original = registry._global_registry, tune_controller.PlacementGroupResourceManager
     registry._global_registry = _RegistryOnce(original[0])
-    tune_controller.PlacementGroupResourceManager = SettledPlacementGroups
+    tune_controller.PlacementGroupResourceManager = CreatedPlacementGroupsRemoved
     try:
         tuner.fit()
     except RuntimeError as e:
@@ -206,49 +209,58 @@ def fit(tuner) -> None:
         registry._global_registry, tune_controller.PlacementGroupResourceManager = original
 
 
-class SettledPlacementGroups(PlacementGroupResourceManager):
-    """Ray Tune's placement groups, but one whose request is cancelled while Ray still creates
-    it is removed once created, not during its creation. Tune cancels such requests all the
-    time: a trial that waits for resources takes the actor of a trial that just ended instead.
-    Removed mid-creation, a placement group can leave its CPUs taken in the raylet for good, with
-    neither actor nor placement group left to hold them (ray-project/ray#64693, #42942): in a
-    long-lived driver (a notebook, a test session), every later experiment that needs the whole
-    cluster then waits forever."""
+class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
+    """Ray Tune's placement groups, but a request cancelled before its group was created
+    removes the group once Ray has created it, not while Ray may be creating it. Tune cancels
+    such requests all the time: a trial that waits for resources takes the actor of a trial
+    that just ended instead. Ray 2.60, asked to remove a group it is creating, can leave the
+    group's CPUs taken in the raylet for good, with neither actor nor group left to hold them:
+    in a long-lived driver (a notebook, a test session) every later experiment that needs the
+    whole cluster then waits forever. The groups not created when the experiment ends (no room
+    for them) are removed after ``END_WAIT_S``."""
 
-    #: At the experiment's end, how long to wait for the groups still being created to settle.
-    SETTLE_S = 2.0
+    #: At the experiment's end, how long to wait for the cancelled groups to be created.
+    END_WAIT_S = 0.5
+    #: Least time between two looks at the groups' states (one call to Ray's GCS for all).
+    LOOK_EVERY_S = 0.05
 
     def __init__(self, update_interval_s: float = 0.1):
         super().__init__(update_interval_s=update_interval_s)
-        self._settling: dict[Any, Any] = {}  # creation future -> placement group, to remove
+        self._to_remove: set = set()  # cancelled before created
+        self._last_look = 0.0
 
     def cancel_resource_request(self, resource_request) -> None:
         staged = self._request_to_staged_pgs[resource_request]
-        if not staged:
+        if not staged:  # its group is created: Ray's own path
             return super().cancel_resource_request(resource_request)
         group = staged.pop()
-        future = self._pg_to_staging_future.pop(group)
-        self._staging_future_to_pg.pop(future)
+        self._staging_future_to_pg.pop(self._pg_to_staging_future.pop(group))
         self._pg_to_request.pop(group)
-        self._settling[future] = group
+        self._to_remove.add(group)
 
     def update_state(self) -> None:
         super().update_state()
-        self._remove_settled(timeout=0)
+        if self._to_remove and time.monotonic() - self._last_look > self.LOOK_EVERY_S:
+            self._remove_created()
 
     def clear(self) -> None:
-        if ray.is_initialized() and self._settling:
-            self._remove_settled(timeout=self.SETTLE_S)
-            for group in self._settling.values():  # never created (no room): nothing in flight
+        if ray.is_initialized() and self._to_remove:
+            deadline = time.monotonic() + self.END_WAIT_S
+            while self._remove_created() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for group in self._to_remove:
                 remove_placement_group(group)
-        super().clear()  # re-initialises, _settling included
+        super().clear()  # re-initialises, _to_remove included
 
-    def _remove_settled(self, timeout: float) -> None:
-        if not self._settling:
-            return
-        settled, _ = ray.wait(list(self._settling), num_returns=len(self._settling), timeout=timeout)
-        for future in settled:
-            remove_placement_group(self._settling.pop(future))
+    def _remove_created(self) -> set:
+        """Remove the cancelled groups Ray has created; those still to remove."""
+        self._last_look = time.monotonic()
+        states = placement_group_table()
+        created = {g for g in self._to_remove if states.get(g.id.hex(), {}).get("state") == "CREATED"}
+        for group in created:
+            remove_placement_group(group)
+        self._to_remove -= created
+        return self._to_remove
 
 
 class _RegistryOnce:

@@ -57,7 +57,7 @@ def test_placement_groups_cancelled_while_created_leave_no_cpu_taken(ray_cluster
     """BOHB one trial at a time: Tune cancels the placement group it asked for the next trial
     when that trial takes the actor of the one that ended. Removed while Ray still created it,
     such a group left its CPUs taken in the raylet for good (half a CPU at each of these runs
-    before SettledPlacementGroups)."""
+    before CreatedPlacementGroupsRemoved)."""
     total = ray.cluster_resources()["CPU"]
     for run in range(3):
         hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", searcher="bohb", num_samples=10, max_t=3,
