@@ -238,6 +238,9 @@ def _drive(allocation: Allocation, experiment, address: str, join_timeout: float
     except Interrupted as stopped:  # SLURM's time-limit warning, most often: requeued below
         log(str(stopped))
         results = stopped.results
+    # The experiment has ended: a time-limit warning from now on has nothing to save, and USR1's
+    # default action would end this driver with status 138, the job FAILED though complete.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     ended = sum(t.status in ("TERMINATED", "ERROR") for t in results.trials)
     unfinished = max((results.planned_trials or 0) - ended, 1) if results.state == "interrupted" else 0
     return summary(results), unfinished
