@@ -33,18 +33,27 @@ def cluster_left_free(request):
     yield
     if "ray_cluster" not in request.fixturenames:
         return
+    import ray
+
+    total = ray.cluster_resources()["CPU"] - _cpus_taken_for_good[0]
+    free = free_cpus(total, wait_s=30)
+    if free < total:
+        _cpus_taken_for_good[0] += total - free
+        groups = [g["bundles"] for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
+        pytest.fail(f"{total - free:g} CPU still taken 30 s after the test; placement groups left: {groups}")
+
+
+def free_cpus(total: float, wait_s: float = 5.0) -> float:
+    """The CPUs free now, or as soon as ``total`` are within ``wait_s`` (Ray frees them as it
+    removes placement groups)."""
     import time
 
     import ray
 
-    total = ray.cluster_resources()["CPU"] - _cpus_taken_for_good[0]
-    deadline = time.time() + 30
-    while (free := ray.available_resources().get("CPU", 0)) < total:
-        if time.time() > deadline:
-            _cpus_taken_for_good[0] += total - free
-            groups = [g["bundles"] for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]
-            pytest.fail(f"{total - free:g} CPU still taken 30 s after the test; placement groups left: {groups}")
-        time.sleep(0.2)
+    deadline = time.monotonic() + wait_s
+    while (free := ray.available_resources().get("CPU", 0.0)) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return free
 
 
 @pytest.fixture

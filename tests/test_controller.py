@@ -6,13 +6,13 @@ groups cancelled mid-creation included."""
 from __future__ import annotations
 
 import os
-import time
 
 import ray
 
 import raytune_hpo as hpo
 from raytune_hpo._controller import _upload_whole_files
 from raytune_hpo.directory import read_journal, read_ray_trials
+from tests.conftest import free_cpus
 
 
 def stepping(config: dict) -> None:
@@ -47,7 +47,8 @@ def test_experiments_of_every_scheduler_back_to_back_leave_the_cluster_free(ray_
         hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", searcher=searcher, scheduler=scheduler,
                 scheduler_options=options, num_samples=9, max_t=9, resources={"cpu": 0.5}, iteration_budget=25,
                 storage=storage, name=scheduler, seed=0, verbose=0)
-        assert free_cpus(total) == total, f"{scheduler} left {total - free_cpus(total):g} CPU reserved"
+        free = free_cpus(total)
+        assert free == total, f"{scheduler} left {total - free:g} CPU reserved"
     whole = hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=2, max_t=2,
                     resources={"cpu": total}, storage=storage, name="whole", verbose=0)
     assert len(whole.trials) == 2
@@ -62,16 +63,8 @@ def test_placement_groups_cancelled_while_created_leave_no_cpu_taken(ray_cluster
     for run in range(3):
         hpo.run(stepping, {"x": hpo.uniform(0, 1)}, metric="loss", searcher="bohb", num_samples=10, max_t=3,
                 max_concurrent=1, resources={"cpu": 0.5}, storage=storage, name=f"bohb{run}", seed=run, verbose=0)
-        assert free_cpus(total) == total, f"run {run} left {total - free_cpus(total):g} CPU taken"
-
-
-def free_cpus(total: float, wait_s: float = 5.0) -> float:
-    """The CPUs free now, or as soon as all are within ``wait_s`` (Ray frees them as it
-    removes placement groups)."""
-    deadline = time.monotonic() + wait_s
-    while (free := ray.available_resources().get("CPU", 0.0)) < total and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return free
+        free = free_cpus(total)
+        assert free == total, f"run {run} left {total - free:g} CPU taken"
 
 
 def test_a_snapshot_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
