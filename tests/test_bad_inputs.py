@@ -12,8 +12,7 @@ import os
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
-from tests.test_config import BOWL, cli, with_, write
+from tests.helpers import BOWL, BOWL_SPACE, cli, multi_fidelity_bowl, with_, write
 
 OTHER = "<another storage folder>"  # for the cases that start trials: not the existing experiment's
 

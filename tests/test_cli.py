@@ -30,8 +30,7 @@ def test_a_closed_terminal_stops_the_run_cleanly_and_resume_quiet_prints_only_th
     import sys
     import termios
 
-    from tests.test_config import cli, write
-    from tests.test_runner import SLOW, wait_for_ended
+    from tests.helpers import SLOW, cli, wait_for_ended, write
 
     (tmp_path / "slowly.py").write_text(SLOW)
     experiment = write(tmp_path, {"name": "hangup", "trainable": "slowly:slow", "metric": "loss", "num_samples": 8,

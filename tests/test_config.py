@@ -16,55 +16,15 @@ import yaml
 from raytune_hpo.config import load_experiment, parse_space
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.space import Space
+from tests.helpers import BOWL, GOOD_EXPERIMENT, cli, with_, write
 
-GOOD = {
-    "name": "exp",
-    "trainable": "bowl:train",
-    "metric": "loss",
-    "mode": "min",
-    "searcher": {"name": "tpe", "n_initial_points": 3},
-    "scheduler": {"name": "asha", "max_t": 3, "grace_period": 1},
-    "num_samples": 4,
-    "space": {"x": {"uniform": [0, 1]}, "opt": {"lr": {"loguniform": [1.0e-4, 1.0]}}, "epochs": 3},
-    "seed": 0,
-}
-
-BOWL = """
-import raytune_hpo as hpo
-
-def train(config):
-    for t in range(1, config["epochs"] + 1):
-        if config.get("fail"):
-            raise ValueError("this trial fails on purpose")
-        hpo.report(loss=(config["x"] - 0.5) ** 2 + 1 / t)
-"""
+GOOD = GOOD_EXPERIMENT
 
 
 @pytest.fixture
 def folder(tmp_path):
     (tmp_path / "bowl.py").write_text(BOWL)
     return tmp_path
-
-
-def write(folder, data, name="exp.yaml") -> str:
-    path = folder / name
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
-    return str(path)
-
-
-def cli(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "raytune_hpo.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **(env or {})})
-
-
-def with_(**changes):
-    data = json.loads(json.dumps(GOOD))
-    for key, value in changes.items():
-        if value is None:
-            data.pop(key)
-        else:
-            data[key] = value
-    return data
 
 
 BROKEN = [

@@ -10,9 +10,9 @@ import os
 import ray
 
 import raytune_hpo as hpo
-from raytune_hpo._controller import _upload_whole_files
+from raytune_hpo._ray.controller import _upload_whole_files
 from raytune_hpo.directory import read_journal, read_ray_trials
-from tests.conftest import free_cpus
+from tests.helpers import free_cpus
 
 
 def stepping(config: dict) -> None:

@@ -16,7 +16,7 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo._lock import LOCK_FILE, experiment_lock
 from raytune_hpo.runner import execute, plan
-from tests.conftest import kill_driver_after
+from tests.helpers import kill_driver_after
 
 SLOW_SCRIPT = """
 import sys, time

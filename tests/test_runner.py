@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, kill_driver_after, multi_fidelity_bowl, start_killed_script
+from tests.helpers import BOWL_SPACE, SLOW, kill_driver_after, multi_fidelity_bowl, start_killed_script, wait_for_ended
 
 GOOD = dict(metric="loss", mode="min")
 
@@ -109,18 +109,6 @@ def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster
     assert len(set(starts)) == 8
 
 
-# A trainable of 3 epochs of 0.3 s with checkpoints, as a module's source.
-SLOW = """
-import sys, time
-import raytune_hpo as hpo
-
-def slow(config):
-    state = hpo.load_checkpoint()
-    for epoch in range(0 if state is None else state["epoch"] + 1, 3):
-        time.sleep(0.3)
-        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
-"""
-
 # A driver that reports how its run ended: "INTERRUPTED <message>" and exit 130 on a stop signal.
 SIGNALLED_SCRIPT = SLOW + """
 try:
@@ -157,20 +145,6 @@ def test_a_stop_signal_stops_cleanly_in_one_line_and_resume_finishes_the_rest(ra
     res = hpo.resume(path, verbose=0)
     assert res.state == "finished" and len(res.trials) == 8 and all(t.iterations == 3 for t in res.trials)
     assert all(t.history == before[t.name] for t in res.trials if t.name in before)
-
-
-def wait_for_ended(path: str, trials: int, timeout: float = 120) -> None:
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if sum(t.status == "TERMINATED" for t in hpo.load(path).trials) >= trials:
-                return
-        except hpo.ConfigError:  # not begun yet
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{trials} trials did not end within {timeout} s")
 
 
 def test_a_run_leaves_the_signal_handlers_as_it_found_them(ray_cluster, storage):

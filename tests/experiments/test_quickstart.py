@@ -23,8 +23,7 @@ def test_ctrl_c_on_the_quickstart_is_a_clean_stop_that_resume_finishes(ray_clust
     import subprocess
     import sys
 
-    from tests.test_config import cli
-    from tests.test_runner import wait_for_ended
+    from tests.helpers import cli, wait_for_ended
 
     example = os.path.join(os.path.dirname(quickstart.__file__), "quickstart.py")
     storage = str(tmp_path / "runs")

@@ -141,7 +141,7 @@ def test_a_bracket_left_short_halves_the_trials_it_got(ray_cluster, storage):
 
 
 def test_bohb_searcher_runs_with_hyperband(ray_cluster, storage):
-    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+    from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
     # max_t 3, η 3: brackets s=1 (3 x 1 -> 1 x 3) and s=0 (2 x 3)
     res = hpo.run(multi_fidelity_bowl, {**BOWL_SPACE, "iterations": 3}, metric="loss", searcher="bohb",

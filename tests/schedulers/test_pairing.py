@@ -7,7 +7,7 @@ import os
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
 
 @pytest.mark.parametrize(

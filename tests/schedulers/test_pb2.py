@@ -35,7 +35,7 @@ def test_what_pb2_cannot_take_is_refused_in_one_line(storage, space, searcher, o
 
 
 def test_a_trainable_without_checkpoints_is_refused(storage):
-    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+    from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
     with pytest.raises(hpo.ConfigError, match="scheduler: 'pb2' hands a trial's weights to another through checkpoints"):
         hpo.run(multi_fidelity_bowl, {**BOWL_SPACE, "kind": "b"}, metric="loss", scheduler="pb2", storage=storage)

@@ -136,7 +136,7 @@ def test_rungs_hold_exactly_the_promoted_counts(ray_cluster, storage):
     ("hyperband", {}, {"max_concurrent": 2}, "max_concurrent: scheduler 'hyperband' pauses trials at each rung until all have reached it"),
 ])
 def test_bad_options_are_refused_in_one_line(storage, scheduler, options, extra, message):
-    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+    from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
     kwargs = {"max_t": 9, "num_samples": 9, **extra}
     with pytest.raises(hpo.ConfigError) as e:
@@ -147,7 +147,7 @@ def test_bad_options_are_refused_in_one_line(storage, scheduler, options, extra,
 
 def test_max_concurrent_as_large_as_the_experiment_is_fine(storage):
     from raytune_hpo.runner import plan
-    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+    from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
     planned = plan(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler="sha", max_t=9,
                    num_samples=9, max_concurrent=9, storage=storage, dry_run=True)
@@ -215,7 +215,7 @@ def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage
     import subprocess
     import sys
 
-    from tests.conftest import kill_driver_after
+    from tests.helpers import kill_driver_after
 
     script = tmp_path / "sha.py"
     script.write_text(INTERRUPTED_SCRIPT)

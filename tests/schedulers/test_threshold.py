@@ -77,7 +77,7 @@ def test_rank_stops_the_worst_percentile_of_the_trials_at_a_milestone():
     ({"quantile": 0.5}, {}, "scheduler_options.quantile: not an option of scheduler 'threshold'; valid: iteration_fraction, milestones, min_samples_required, percentile, thresholds, time_fraction"),
 ])
 def test_bad_options_are_refused_in_one_line(storage, options, extra, message):
-    from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+    from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
 
     with pytest.raises(hpo.ConfigError) as e:
         hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", scheduler="threshold",

@@ -9,7 +9,7 @@ import pytest
 
 import raytune_hpo as hpo
 from raytune_hpo.schedulers._hyperband_li import hyperband_plans
-from tests.conftest import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
+from tests.helpers import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
                             multi_fidelity_bowl)
 
 PLANS = hyperband_plans(9, 3)  # [(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]

@@ -13,9 +13,9 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo.searchers._evolution import GeneticAlgorithm
 from raytune_hpo.space import Choice, Integer, Space
-from tests.conftest import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
+from tests.helpers import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
                             multi_fidelity_bowl)
-from tests.conftest import drive_searcher as drive
+from tests.helpers import drive_searcher as drive
 
 SPACE = Space(EVERY_KIND_SPACE)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import raytune_hpo as hpo
-from tests.conftest import BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, build_searcher
-from tests.conftest import drive_searcher as drive
+from tests.helpers import BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, build_searcher
+from tests.helpers import drive_searcher as drive
 
 SPACE = EVERY_KIND_SPACE
 

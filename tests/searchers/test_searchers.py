@@ -10,7 +10,7 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo.schedulers import REGISTRY as SCHEDULERS
 from raytune_hpo.searchers import REGISTRY as SEARCHERS
-from tests.conftest import BOWL_SPACE, bowl, multi_fidelity_bowl
+from tests.helpers import BOWL_SPACE, bowl, multi_fidelity_bowl
 
 GRID_SPACE = {"x": hpo.grid([0.1, 0.7]), "opt": {"lr": hpo.choice([1e-3, 1e-2]), "name": "sgd"},
               "kind": hpo.choice(["a", "b"]), "n": 3, "iterations": 3}

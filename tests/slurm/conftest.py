@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -47,6 +46,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import missing, search_path
 
 NODES = ("node1", "node2")
 CPUS_PER_NODE = 4
@@ -69,20 +70,7 @@ ACTIVE_STATES = frozenset({
     "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
 })
 
-_SBIN = ("/usr/sbin", "/sbin")
-_COMMANDS = ("munged", "munge", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "sinfo",
-             "squeue", "scancel")
 _KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_/:]*)=")
-
-
-def _search_path() -> str:
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    return os.pathsep.join(parts + [d for d in _SBIN if d not in parts])
-
-
-def missing_commands() -> list[str]:
-    path = _search_path()
-    return [c for c in _COMMANDS if shutil.which(c, path=path) is None]
 
 
 def parse_key_values(line: str) -> dict[str, str]:
@@ -153,7 +141,7 @@ class SlurmCluster:
         self.logdir = self.root / "log"
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SLURM_", "SLURMD_", "SBATCH_", "SRUN_", "SALLOC_", "SQUEUE_"))}
-        env["PATH"] = _search_path()
+        env["PATH"] = search_path()
         env["SLURM_CONF"] = str(self.conf)
         self.env = env
 
@@ -408,12 +396,9 @@ PartitionName={PARTITION} Nodes=node[1-{len(NODES)}] Default=YES MaxTime=UNLIMIT
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
     """A real SLURM cluster for the session; ``SLURM_CONF`` names it in ``os.environ`` too."""
-    if os.geteuid() != 0:
-        pytest.fail("the SLURM tests start slurmctld, slurmd and munged, and need root")
-    missing = missing_commands()
-    if missing:
-        pytest.fail(f"the SLURM tests need {', '.join(missing)}: "
-                    "apt-get install slurm-wlm munge (as .ci/run does)")
+    reason = missing("slurm")
+    if reason:  # tests/conftest.py skips the tests marked slurm before they get here
+        pytest.fail(f"the SLURM cluster {reason}")
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
     before = os.environ.get("SLURM_CONF")
     try:

@@ -18,6 +18,9 @@ import pytest
 
 import raytune_hpo as hpo
 
+# Skipped, with the reason, where root, SLURM or MUNGE is missing (tests/conftest.py).
+pytestmark = pytest.mark.slurm
+
 HERE = Path(__file__).parent
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+# Skipped, with the reason, where root, SLURM or MUNGE is missing (tests/conftest.py).
+pytestmark = pytest.mark.slurm
+
 STEP_ENV = 'echo "$SLURMD_NODENAME|$CUDA_VISIBLE_DEVICES|$SLURM_CPUS_ON_NODE|$SLURM_GPUS_ON_NODE"'
 
 

@@ -19,9 +19,8 @@ import raytune_hpo as hpo
 from raytune_hpo.space import flatten
 from raytune_hpo.tracking._lineage import exploits
 from raytune_hpo.tracking._report import plots_folder
-from tests.conftest import BOWL_SPACE, multi_fidelity_bowl
+from tests.helpers import BOWL_SPACE, chromium, multi_fidelity_bowl
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: apt-get install chromium
 # Screenshots of the reports are kept here (pytest's own temporary folders are recycled).
 ARTIFACTS = os.environ.get("RAYTUNE_HPO_TEST_ARTIFACTS", os.path.join(tempfile.gettempdir(), "raytune-hpo-test-artifacts"))
 
@@ -179,16 +178,16 @@ def test_the_pbt_lineage_lists_every_exploit_the_trials_saw(pbt):
     ]
 
 
+@pytest.mark.browser  # skipped, saying why, without Chromium or Playwright (tests/conftest.py)
 @pytest.mark.parametrize("experiment", ["asha", "pbt"])
 def test_every_image_loads_in_headless_chromium(experiment, request, capsys):
     from playwright.sync_api import sync_playwright
 
-    assert os.path.exists(CHROMIUM), "the test needs Debian's chromium: apt-get install -y chromium"
     results = request.getfixturevalue(experiment)
     report = os.path.join(results.path, "report.html")
     requested = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        browser = playwright.chromium.launch(executable_path=chromium())
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda r: requested.append(r.url))
