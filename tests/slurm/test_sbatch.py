@@ -1,45 +1,66 @@
-"""The job script: rendered for fixed experiments and options, it equals the recorded scripts
-in ``cluster/`` (regenerate them with HPO_UPDATE_GOLDEN=1 and review the diff); bad options are
-refused in one line, exit 2, before anything is written or submitted."""
+"""The job script: ``raytune-hpo slurm FILE OPTIONS --dry-run`` prints the recorded scripts in
+``cluster/`` for the options cluster/README.md lists (regenerate them with HPO_UPDATE_GOLDEN=1
+and review the diff); the site profiles say what their files say; bad options are refused in
+one line, exit 2, before anything is written or submitted."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.slurm import load_profile, make_job, parse_time, profile_names, render
 
 ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ROOT / "raytune_hpo" / "slurm" / "profiles"  # the shipped profile files
 PROJECT = "/path/to/your/project"
-TEMPLATES = {
-    # cluster/ file: the profile and options it was rendered with
-    "generic.sbatch": dict(profile="generic", nodes=2, gpus_per_node=4, time="04:00:00", partition="gpu"),
-    "jean-zay.sbatch": dict(profile="jean-zay", nodes=2, gpus_per_node=4, time="20:00:00", account="abc"),
-    "jean-zay-h100.sbatch": dict(profile="jean-zay", nodes=4, gpus_per_node=4, time="01:30:00", account="abc",
-                                 constraint="h100"),
-}
+EXPERIMENT_FILE = "experiments/digits-tpe-asha.yaml"
+TRAINABLE = ("experiments/__init__.py", "experiments/digits.py", "experiments/_training.py")
 
 
-def template(profile: str, **options) -> str:
-    return render(make_job(
-        name="digits-tpe-asha", experiment_file=f"{PROJECT}/experiments/digits-tpe-asha.yaml",
-        experiment_dir=f"{PROJECT}/runs/digits-tpe-asha", workdir=PROJECT,
-        python=f"{PROJECT}/.venv/bin/python", profile=load_profile(profile), **options,
-    ))
+def recorded_scripts() -> dict[str, list[str]]:
+    """cluster/README.md's table: each recorded script and the options it was written with."""
+    table = re.findall(r"^\| `([\w.-]+\.sbatch)` \| `([^`]*)` \|$", (ROOT / "cluster" / "README.md").read_text(), re.M)
+    return {name: options.split() for name, options in table}
 
 
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_rendered_script_equals_the_recorded_one(name):
-    script = template(**TEMPLATES[name])
+def test_every_recorded_script_is_in_the_table():
+    assert sorted(recorded_scripts()) == sorted(p.name for p in (ROOT / "cluster").glob("*.sbatch"))
+    assert len(recorded_scripts()) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(recorded_scripts()))
+def test_recorded_script_is_what_the_dry_run_prints(tmp_path, name):
+    """As cluster/README.md promises: ``raytune-hpo slurm experiments/digits-tpe-asha.yaml
+    OPTIONS --dry-run``, run in a project folder, prints the recorded script once the folder's
+    path reads /path/to/your/project (regenerate with HPO_UPDATE_GOLDEN=1, review the diff)."""
+    project = tmp_path.resolve() / "project"
+    (project / "experiments").mkdir(parents=True)
+    for part in (EXPERIMENT_FILE, *TRAINABLE):  # the experiment file and its trainable's modules
+        shutil.copy(ROOT / part, project / part)
+    # The CLI writes its own interpreter (sys.executable) into the script: here, the Python of
+    # the project's virtual environment.
+    as_cli = "import sys; sys.executable = sys.argv[1]; from raytune_hpo.cli import main; sys.exit(main(sys.argv[2:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", as_cli, f"{project}/.venv/bin/python",
+         "slurm", EXPERIMENT_FILE, *recorded_scripts()[name], "--dry-run"],
+        capture_output=True, text=True, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert str(project) in done.stdout  # the folder it ran in, to be read as PROJECT
+    script = done.stdout.replace(str(project), PROJECT)
     path = ROOT / "cluster" / name
     if os.environ.get("HPO_UPDATE_GOLDEN"):
         path.write_text(script)
     assert script == path.read_text()
+    written = {p.relative_to(project).as_posix() for p in project.rglob("*") if "__pycache__" not in p.parts}
+    assert written == {"experiments", EXPERIMENT_FILE, *TRAINABLE}  # a dry run writes nothing
 
 
 def test_jean_zay_rules():
@@ -58,10 +79,25 @@ def test_jean_zay_rules():
     assert "--hint=nomultithread" in render(job)
 
 
-def test_every_profile_loads():
-    assert {"generic", "jean-zay"} <= set(profile_names())
+def test_every_profile_loads_with_what_its_file_says():
+    assert set(profile_names()) == {p.stem for p in PROFILES.glob("*.yaml")} >= {"generic", "jean-zay"}
     for name in profile_names():
-        assert load_profile(name).constraint(None) is not None
+        with open(PROFILES / f"{name}.yaml") as f:
+            data = yaml.safe_load(f)  # the file itself, read without the loader under test
+        profile = load_profile(name)
+        assert profile.name == data["name"] == name
+        assert profile.cpus_per_gpu == data["cpus_per_gpu"]
+        assert list(profile.directives) == (data["directives"] or [])
+        assert set(profile.constraints) == set(data["constraints"]) and "default" in data["constraints"]
+        for kind, rules in data["constraints"].items():
+            got = profile.constraint(kind)
+            assert list(got.setup) == (rules.get("setup") or [])
+            assert [q for q, _ in got.qos] == [q["name"] for q in rules.get("qos") or []]
+            assert got.account_suffix == rules.get("account_suffix")
+            assert profile.cpus_per_gpu_for(kind) == (rules.get("cpus_per_gpu") or data["cpus_per_gpu"])
+        # No --constraint, or one the file does not list: the "default" rules.
+        assert profile.constraint(None) == profile.constraint("no-such-kind") == profile.constraint("default")
+        assert list(profile.constraint(None).setup) == (data["constraints"]["default"].get("setup") or [])
 
 
 def raytune_hpo(*args, cwd):
