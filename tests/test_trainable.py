@@ -77,9 +77,22 @@ def test_trial_index_and_seed_helpers():
     assert trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
 
 
-def test_outside_a_trial_report_does_nothing_and_there_is_no_checkpoint():
-    assert hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)}) is None
+def test_outside_a_trial_report_does_nothing_and_there_is_no_checkpoint(monkeypatch):
+    from ray import tune
+
+    from raytune_hpo.trainable import LocalTrial
+
+    done = []  # what report passed on: to Ray, or to a checkpoint file
+    monkeypatch.setattr(tune, "report", lambda *a, **k: done.append(("tune.report", a, k)))
+    monkeypatch.setattr(torch, "save", lambda *a, **k: done.append(("torch.save", a, k)))
+    hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)})
+    hpo.report(loss=0.5)
+    assert done == []
     assert hpo.load_checkpoint() is None
+    with LocalTrial() as local:  # the same calls, in a trial run without Ray, are recorded
+        hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)})
+    assert local.reports == [{"loss": 1.0, "training_iteration": 1}] and set(local.checkpoint) == {"w"}
+    assert hpo.load_checkpoint() is None and done == []
 
 
 def cached_build(config: dict) -> None:

@@ -4,6 +4,7 @@ allows, and train() run by hand (no Ray), its reports captured."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -76,5 +77,9 @@ def test_train_lowers_the_validation_loss_below_the_mean_image(reports):
     assert set(reports[-1]["checkpoint"]) == {"model", "optimizer", "epoch"}
 
 
-def test_train_runs_by_hand_outside_a_trial():
-    assert autoencoder.train({**CONFIG, "depth": 3, "double": True, "epochs": 1}) is None
+def test_train_runs_by_hand_outside_a_trial(reports_passed_on):
+    autoencoder.train({**CONFIG, "depth": 3, "double": True, "epochs": 2})
+    assert len(reports_passed_on) == 2  # one report per epoch, from a fresh start
+    for epoch, r in enumerate(reports_passed_on):
+        assert math.isfinite(r["val_loss"]) and r["val_loss"] > 0
+        assert r["checkpoint"]["epoch"] == epoch and set(r["checkpoint"]) == {"model", "optimizer", "epoch"}

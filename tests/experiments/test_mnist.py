@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from experiments import mnist
@@ -48,5 +50,9 @@ def test_train_learns_to_read_digits(reports):
     assert [r["checkpoint"]["epoch"] for r in reports] == [0, 1, 2]
 
 
-def test_train_runs_by_hand_outside_a_trial():
-    assert mnist.train({**CONFIG, "channels": 4, "epochs": 1}) is None
+def test_train_runs_by_hand_outside_a_trial(reports_passed_on):
+    mnist.train({**CONFIG, "channels": 4, "epochs": 2})
+    assert len(reports_passed_on) == 2  # one report per epoch, from a fresh start
+    for epoch, r in enumerate(reports_passed_on):
+        assert math.isfinite(r["val_loss"]) and r["val_loss"] > 0 and 0 <= r["val_accuracy"] <= 1
+        assert r["checkpoint"]["epoch"] == epoch and set(r["checkpoint"]) == {"model", "optimizer", "epoch"}

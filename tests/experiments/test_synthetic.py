@@ -151,9 +151,20 @@ def test_train_resumes_after_its_checkpoint_and_saves_every_nth(monkeypatch, rep
     assert len(reports) == 27 and all(r["checkpoint"] is None for r in reports)
 
 
-def test_train_runs_by_hand_outside_a_trial():
+def test_train_runs_by_hand_outside_a_trial(reports_passed_on):
     for problem in synthetic.SPACES:
-        assert synthetic.train(sample(synthetic.SPACES[problem], np.random.default_rng(5))) is None
+        config = sample(synthetic.SPACES[problem], np.random.default_rng(5))
+        reports_passed_on.clear()
+        synthetic.train(config)
+        # Every iteration from the first (no checkpoint outside a trial), each a finite loss; the
+        # regret to the known optimum is never negative and the same at every iteration.
+        assert len(reports_passed_on) == config["iterations"] == 27, problem
+        assert all(math.isfinite(r["loss"]) for r in reports_passed_on), problem
+        regrets = {r["regret"] for r in reports_passed_on}
+        assert len(regrets) == 1 and min(regrets) >= -1e-9, (problem, regrets)
+        every = config.get("checkpoint_every", 1)
+        saved = [r["checkpoint"]["iteration"] for r in reports_passed_on if r["checkpoint"] is not None]
+        assert saved == sorted({*range(every, 28, every), 27}), problem
 
 
 def test_train_rejects_an_unknown_problem():

@@ -58,8 +58,11 @@ def test_pairing_runs_and_finds_the_good_region(ray_cluster, storage, searcher, 
     if searcher == "grid":
         assert best["x"] == 0.7 and best["opt"]["lr"] == 1e-2 and best["kind"] == "b"
     else:
-        # Random sampling of this space puts 1 in 20 configurations under 0.6; 16 trials of
-        # any searcher here must find one.
+        # A sanity check only, which cannot tell a searcher from random search: 21 % of random
+        # configurations of this space score under 0.6, and 16 random trials find one 97.8 % of
+        # the time (Monte Carlo, 200,000 runs). Over 30 trials and seeds 0-4 (driven without Ray)
+        # TPE's median best is 0.107 and Optuna's 0.045, where random search's 16-trial median
+        # is 0.21: too close for a threshold that random search misses and they reliably meet.
         assert bowl(best) < 0.6, best
     assert best["opt"]["name"] == "sgd" and best["iterations"] == (3 if searcher == "grid" else 9)
     assert res.best_metrics["loss"] == pytest.approx(bowl(best) + 1.0 / res.best_metrics["training_iteration"])
