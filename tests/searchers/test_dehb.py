@@ -44,11 +44,16 @@ def test_subpopulations_are_sized_by_the_largest_rung_at_each_budget():
 
 def test_each_trial_is_proposed_for_the_first_budget_of_its_bracket():
     searcher = build()
-    drive(searcher, 9 + 5 + 3 + 2)
-    budgets = [searcher._trials.get(f"t{i}", {}).get("budget") for i in range(19)]
-    assert budgets == [None] * 19  # ended trials are forgotten...
-    searcher.suggest("next")  # ...the 20th trial is the 3rd of the second round's first bracket
-    assert searcher._trials["next"]["budget"] == 1
+    budgets = []  # each trial's budget, read when it is proposed
+    for i in range(9 + 5 + 3 + 3):
+        config = searcher.suggest(f"t{i}")
+        budgets.append(searcher._trials[f"t{i}"]["budget"])
+        result = {"loss": bowl(config), "training_iteration": budgets[-1]}
+        searcher.on_trial_result(f"t{i}", result)
+        searcher.on_trial_complete(f"t{i}", result)
+    # PLANS' brackets open with 9 trials at 1 iteration, 5 at 3, 3 at 9; then round two.
+    assert budgets == [1] * 9 + [3] * 5 + [9] * 3 + [1] * 3
+    assert all(f"t{i}" not in searcher._trials for i in range(20))  # ended trials are forgotten
 
 
 def test_first_bracket_is_random_then_children_have_targets():
