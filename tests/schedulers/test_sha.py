@@ -200,16 +200,19 @@ import sys, time
 import raytune_hpo as hpo
 
 def slow(config):
+    with open(config["ledger"], "a") as ledger:  # every start of a trial, resumed ones included
+        ledger.write(f"{config['x']}\\n")
     state = hpo.load_checkpoint()
     for t in range((state or {"t": 0})["t"] + 1, 10):
         time.sleep(0.3)
         hpo.report(loss=config["x"] + 1.0 / t, checkpoint={"t": t})
 
-hpo.run(slow, {"x": hpo.grid([0.5, 0.2, 0.8, 0.1, 0.7, 0.4, 0.9, 0.3, 0.6])}, metric="loss", searcher="grid",
+hpo.run(slow, {"x": hpo.grid([0.5, 0.2, 0.8, 0.1, 0.7, 0.4, 0.9, 0.3, 0.6]), "ledger": sys.argv[2]}, metric="loss", searcher="grid",
         scheduler="sha", max_t=9, resources={"cpu": 0.5}, storage=sys.argv[1], name="sha", verbose=0)
 """
 
 
+@pytest.mark.slow
 def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage, tmp_path):
     import os
     import subprocess
@@ -219,13 +222,23 @@ def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage
 
     script = tmp_path / "sha.py"
     script.write_text(INTERRUPTED_SCRIPT)
+    ledger = tmp_path / "ledger"
     path = os.path.join(storage, "sha")
-    driver = subprocess.Popen([sys.executable, str(script), storage],
+    driver = subprocess.Popen([sys.executable, str(script), storage, str(ledger)],
                               env={**os.environ, "RAY_ADDRESS": ray_cluster}, cwd=tmp_path)
     stopped = kill_driver_after(driver, path, 6)  # rung 1 decided: 6 of 9 stopped
     assert 6 <= len(stopped) < 9, "the driver was not killed mid-experiment"
+    before = {t.config["x"]: (t.iterations, t.history) for t in stopped}
+    started_before = len(ledger.read_text().splitlines())
 
     res = hpo.resume(path, verbose=0)
+    # No trial that had ended before the kill was run again: none started after the resume,
+    # and each keeps its reports and its iteration count.
+    started_after = [float(x) for x in ledger.read_text().splitlines()[started_before:]]
+    assert started_after and not set(started_after) & set(before), started_after
+    for t in res.trials:
+        if t.config["x"] in before:
+            assert (t.iterations, t.history) == before[t.config["x"]], t.config["x"]
     assert res.num_errors == 0 and all(t.status == "TERMINATED" for t in res.trials)
     iterations = {t.config["x"]: t.iterations for t in res.trials}
     assert {x for x, i in iterations.items() if i == 1} == {0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
