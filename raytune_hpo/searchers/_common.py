@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from raytune_hpo._library import library_options
+from raytune_hpo._options import OptionTable
 from raytune_hpo.space import Float, Space
 
 
@@ -25,6 +26,11 @@ class SearcherRequest:
     seed: int | None = None
     max_concurrent: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def checked_options(self, table: OptionTable) -> dict[str, Any]:
+        """``searcher_options`` checked against the searcher's own table (a searcher written
+        here), defaults filled in; an unknown name is refused with the valid ones."""
+        return table.check(self.options, field="searcher_options", owner=f"searcher {self.name!r}")
 
     def library_options(
         self, target: Callable, aliases: Mapping[str, str] | None = None, reserved: tuple[str, ...] = ()
@@ -70,12 +76,10 @@ class PickledState:
             self.set_state(pickle.load(f))
 
 
-def build_written_here(request: SearcherRequest, searcher: type, algorithm: type, **arguments: Any):
-    """A searcher written here (``searcher``, completing ``algorithm``'s suggestions), its
-    ``searcher_options`` checked against ``algorithm``'s signature."""
-    options = request.library_options(
-        algorithm.__init__, reserved=("params", "metric", "mode", "seed", *arguments)
-    )
+def build_written_here(request: SearcherRequest, searcher: type, options: OptionTable, **arguments: Any):
+    """A searcher written here (``searcher``), its ``searcher_options`` checked against its
+    table ``options``, defaults filled in."""
+    options = request.checked_options(options)
     return searcher(
         hpo_space=request.space, params=searchable(request), metric=request.metric, mode=request.mode,
         seed=request.seed, **arguments, **options,

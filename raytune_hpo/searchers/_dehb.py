@@ -35,7 +35,8 @@ written in a space. With ``seed=`` the same sequence of configurations comes on 
 experiment's trials start in order). ``max_concurrent`` limits the trials running at once,
 not counting those paused at a rung. The whole state is saved with the experiment.
 
-Options: ``mutation_factor``, ``crossover_prob``, ``population_size``; the scheduler's
+Options (:data:`OPTIONS`): ``mutation_factor`` (0.5), ``crossover_prob`` (0.5),
+``population_size`` (the first rung of the largest bracket); the scheduler's
 ``reduction_factor`` (3) sets the brackets.
 """
 
@@ -47,7 +48,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from ray.tune.search import Searcher
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo._options import Option, OptionTable, is_number
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     PickledState,
@@ -55,9 +56,17 @@ from raytune_hpo.searchers._common import (
     build_written_here,
     from_unit,
 )
-from raytune_hpo.space import Choice, Float, Integer, is_real
+from raytune_hpo.space import Choice, Float, Integer
 
 Plan = Sequence[tuple[int, int]]  # a bracket's (trials, iterations) per rung, as in _sha
+
+OPTIONS = OptionTable([
+    Option("mutation_factor", float, default=0.5, above=0, high=2, help="F of the mutant a + F (b - c)"),
+    Option("crossover_prob", float, default=0.5, low=0, high=1,
+           help="each coordinate's chance to come from the mutant"),
+    Option("population_size", int, default=None, low=4,
+           help="the smallest budget's subpopulation (default: the first rung of the largest bracket)"),
+])
 
 
 class DifferentialEvolutionHyperband(PickledState, Searcher):
@@ -75,15 +84,8 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         population_size: int | None = None,
         max_concurrent: int | None = None,
     ):
+        # The options are checked against OPTIONS where the searcher is built (build_dehb).
         super().__init__(metric=metric, mode=mode)
-        if not is_real(mutation_factor) or not 0 < mutation_factor <= 2:
-            raise ConfigError(f"searcher_options.mutation_factor: must be a number in (0, 2], got {mutation_factor!r}")
-        if not is_real(crossover_prob) or not 0 <= crossover_prob <= 1:
-            raise ConfigError(f"searcher_options.crossover_prob: must be a number in [0, 1], got {crossover_prob!r}")
-        if population_size is not None and (
-            not isinstance(population_size, int) or isinstance(population_size, bool) or population_size < 4
-        ):
-            raise ConfigError(f"searcher_options.population_size: must be an integer >= 4, got {population_size!r}")
         self.params = dict(params)
         self.mutation_factor = mutation_factor
         self.crossover_prob = crossover_prob
@@ -198,7 +200,7 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         value = result.get(self.metric)
         if trial is None or iteration not in self._populations or iteration in trial["scores"]:
             return
-        if iteration < trial["budget"] or not is_real(value):
+        if iteration < trial["budget"] or not is_number(value):
             return
         score = float(value) if self.mode != "max" else -float(value)
         trial["scores"][iteration] = score
@@ -236,6 +238,6 @@ class DEHBSearcher(CompletingSearcher, DifferentialEvolutionHyperband):
 
 def build_dehb(request: SearcherRequest):
     searcher = build_written_here(
-        request, DEHBSearcher, DifferentialEvolutionHyperband, max_concurrent=request.max_concurrent
+        request, DEHBSearcher, OPTIONS, max_concurrent=request.max_concurrent
     )
     return searcher, {}

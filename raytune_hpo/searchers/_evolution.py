@@ -31,8 +31,9 @@ With ``seed=`` and ``max_concurrent=1`` the sequence of configurations is the sa
 run. The whole state (population, trials running, random generator) is saved with the
 experiment, so after ``hpo.resume`` the search goes on where it stopped.
 
-Options: ``population_size``, ``tournament_size``, ``crossover_rate`` (0.8),
-``mutation_rate``, ``mutation_scale``, ``elitism``.
+Options (:data:`OPTIONS`): ``population_size`` (10), ``tournament_size`` (3),
+``crossover_rate`` (0.8), ``mutation_rate`` (1 / parameters), ``mutation_scale`` (0.1),
+``elitism`` (2).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 from ray.tune.search import Searcher
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo._options import Option, OptionTable, is_number
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     PickledState,
@@ -53,11 +54,23 @@ from raytune_hpo.searchers._common import (
     limit_concurrency,
     to_unit,
 )
-from raytune_hpo.space import Choice, Float, Integer, is_real
+from raytune_hpo.space import Choice, Float, Integer
 
 Genes = dict  # parameter path -> value: floats and integers as in the configuration, choices as indices
 
 _NOVELTY_TRIES = 20  # children drawn before a duplicate configuration is accepted
+
+OPTIONS = OptionTable([
+    Option("population_size", int, default=10, low=2, help="members kept; the first this many trials are random"),
+    Option("tournament_size", int, default=3, low=1, help="members drawn to pick each parent"),
+    Option("crossover_rate", float, default=0.8, low=0, high=1,
+           help="the chance a child has two parents (else it copies one)"),
+    Option("mutation_rate", float, default=None, low=0, high=1,
+           help="each gene's chance to mutate (default 1 / number of parameters)"),
+    Option("mutation_scale", float, default=0.1, above=0,
+           help="a float gene's Gaussian step, in its range scaled to [0, 1]"),
+    Option("elitism", int, default=2, low=0, help="the best members, which never leave the population"),
+])
 
 
 class GeneticAlgorithm(PickledState, Searcher):
@@ -77,17 +90,8 @@ class GeneticAlgorithm(PickledState, Searcher):
         mutation_scale: float = 0.1,
         elitism: int = 2,
     ):
+        # The options are checked against OPTIONS where the searcher is built (build_evolution).
         super().__init__(metric=metric, mode=mode)
-        _check_int("population_size", population_size, 2)
-        _check_int("tournament_size", tournament_size, 1)
-        _check_int("elitism", elitism, 0)
-        _check_fraction("crossover_rate", crossover_rate)
-        if mutation_rate is not None:
-            _check_fraction("mutation_rate", mutation_rate)
-        if not is_real(mutation_scale) or mutation_scale <= 0:
-            raise ConfigError(
-                f"searcher_options.mutation_scale: must be a positive number, got {mutation_scale!r}"
-            )
         self.params = dict(params)
         self.population_size = population_size
         self.tournament_size = tournament_size
@@ -117,7 +121,7 @@ class GeneticAlgorithm(PickledState, Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         genes = self._pending.pop(trial_id, None)
         value = None if (error or not result) else result.get(self.metric)
-        if genes is None or not is_real(value):
+        if genes is None or not is_number(value):
             return
         score = float(value) if self.mode != "max" else -float(value)
         self._population.append({"genes": genes, "score": score, "born": self._finished})
@@ -202,7 +206,7 @@ class EvolutionSearcher(CompletingSearcher, GeneticAlgorithm):
 
 
 def build_evolution(request: SearcherRequest):
-    searcher = build_written_here(request, EvolutionSearcher, GeneticAlgorithm)
+    searcher = build_written_here(request, EvolutionSearcher, OPTIONS)
     return limit_concurrency(searcher, request.max_concurrent), {}
 
 
@@ -214,14 +218,3 @@ def _reflect(u: float) -> float:
 
 def _key(genes: Genes) -> tuple:
     return tuple(sorted(genes.items()))
-
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"searcher_options.{name}: must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if not is_real(value) or not 0 <= value <= 1:
-        raise ConfigError(f"searcher_options.{name}: must be a number in [0, 1], got {value!r}")

@@ -4,6 +4,8 @@ trials follow Hyperband's brackets."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -191,3 +193,10 @@ def test_experiment_runs_hyperbands_brackets_with_the_default_scheduler(ray_clus
     # Bracket s=2: 9 trials at 1 iteration, 3 go on to 3, 1 to 9; s=1: 5 at 3, 1 to 9; s=0: 3 at 9.
     assert sorted(t.iterations for t in res.trials) == [1] * 6 + [3] * 6 + [9] * 5
     assert len({repr(t.config) for t in res.trials}) == 17
+
+
+def test_the_option_table_and_the_algorithm_agree_on_the_defaults():
+    from raytune_hpo.searchers._dehb import OPTIONS, DifferentialEvolutionHyperband
+
+    signature = inspect.signature(DifferentialEvolutionHyperband.__init__).parameters
+    assert OPTIONS.defaults() == {name: signature[name].default for name in OPTIONS.options}

@@ -4,6 +4,7 @@ small experiment whose saved searcher is restored from the experiment's director
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import Counter
 
@@ -195,8 +196,8 @@ def test_saved_state_restored_into_a_fresh_searcher_continues_identically(tmp_pa
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("population_size", 1, "searcher_options.population_size: must be an integer >= 2, got 1"),
-    ("tournament_size", 0, "searcher_options.tournament_size: must be an integer >= 1, got 0"),
-    ("elitism", 1.5, "searcher_options.elitism: must be an integer >= 0, got 1.5"),
+    ("tournament_size", 0, "searcher_options.tournament_size: must be a positive integer, got 0"),
+    ("elitism", 1.5, "searcher_options.elitism: must be a non-negative integer, got 1.5"),
     ("crossover_rate", 2, "searcher_options.crossover_rate: must be a number in [0, 1], got 2"),
     ("mutation_rate", -0.1, "searcher_options.mutation_rate: must be a number in [0, 1], got -0.1"),
     ("mutation_scale", 0, "searcher_options.mutation_scale: must be a positive number, got 0"),
@@ -224,3 +225,10 @@ def test_an_experiment_saves_the_population_that_a_resume_restores(ray_cluster, 
     assert len(population) == 4 and min(m["score"] for m in population) == pytest.approx(losses[0])
     assert restored.searcher._proposed == 6 and not restored.searcher._pending
     assert all(math.isfinite(m["score"]) for m in population)
+
+
+def test_the_option_table_and_the_algorithm_agree_on_the_defaults():
+    from raytune_hpo.searchers._evolution import OPTIONS
+
+    signature = inspect.signature(GeneticAlgorithm.__init__).parameters
+    assert OPTIONS.defaults() == {name: signature[name].default for name in OPTIONS.options}
