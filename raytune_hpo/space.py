@@ -1,4 +1,4 @@
-"""Search-space primitives, their validation, and converters to what each searcher needs.
+"""Search-space primitives, their validation, and what every searcher needs of a space.
 
 A search space is a dict, possibly nested, whose leaves are parameters (made by the functions
 below, or Ray Tune domains such as ``tune.uniform``) or constants, which pass through unchanged::
@@ -17,24 +17,25 @@ below, or Ray Tune domains such as ``tune.uniform``) or constants, which pass th
 Parameters are addressed by their path joined with ``/`` (Ray's convention, which its search
 adapters flatten and unflatten with); messages to users write the path with dots.
 
-Every searcher library gets the same space: :meth:`Space.to_ray`, :meth:`Space.to_hyperopt`,
-:meth:`Space.to_optuna` and :meth:`Space.to_configspace` translate it, and
-:meth:`Space.complete` turns whatever a library suggests back into a configuration of the right
-types: integers as ``int``, quantized floats on their grid, choices as the original objects.
-Choices travel to the libraries as indices, so any object (a list, a dict, ``None``) can be a
-choice. Quantization travels where the library has it and is applied by :meth:`complete` in
-any case (ConfigSpace 1.x has no ``q``: it is kept in the hyperparameter's ``meta``).
+Every searcher library gets the same space. Each library's converter lives next to its
+adapter in :mod:`raytune_hpo.searchers` (``to_hyperopt`` in ``_hyperopt``, ``to_optuna`` in
+``_optuna`` for ``optuna``, ``gp`` and ``cmaes``, ``to_configspace`` in ``_bohb``, Nevergrad's
+parametrization in ``_pso``), built on :meth:`Space.searchable`; :meth:`Space.to_ray` stays
+here, as Ray's own searchers (``random``, ``grid``) and PBT share it. :meth:`Space.complete`
+turns whatever a library suggests back into a configuration of the right types: integers as
+``int``, quantized floats on their grid, choices as the original objects. Choices travel to
+the libraries as indices, so any object (a list, a dict, ``None``) can be a choice.
+Quantization travels where the library has it and is applied by :meth:`complete` in any case.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Mapping, Union
 
-from raytune_hpo._library import require
+from raytune_hpo._options import is_int, is_number
 from raytune_hpo.errors import ConfigError
 
 SEP = "/"
@@ -50,14 +51,14 @@ class Float:
     q: float | None = None
 
     def check(self) -> str | None:
-        if not is_real(self.low) or not is_real(self.high):
+        if not is_number(self.low) or not is_number(self.high):
             return f"bounds must be finite numbers, got ({self.low!r}, {self.high!r})"
         if not self.low < self.high:
             return f"low must be below high, got low={self.low} high={self.high}"
         if self.log and self.low <= 0:
             return f"log-scaled bounds must be > 0, got low={self.low}"
         if self.q is not None:
-            if not is_real(self.q) or self.q <= 0:
+            if not is_number(self.q) or self.q <= 0:
                 return f"q must be a positive number, got q={self.q!r}"
             if self.q > self.high - self.low:
                 return f"q={self.q} is wider than the range [{self.low}, {self.high}]"
@@ -81,7 +82,7 @@ class Integer:
     q: int | None = None
 
     def check(self) -> str | None:
-        if not _is_int(self.low) or not _is_int(self.high):
+        if not is_int(self.low) or not is_int(self.high):
             return f"bounds must be integers, got ({self.low!r}, {self.high!r})"
         if not self.low < self.high:
             return (
@@ -89,7 +90,7 @@ class Integer:
             )
         if self.log and self.low < 1:
             return f"log-scaled bounds must be >= 1, got low={self.low}"
-        if self.q is not None and (not _is_int(self.q) or self.q < 1):
+        if self.q is not None and (not is_int(self.q) or self.q < 1):
             return f"q must be a positive integer, got q={self.q!r}"
         return None
 
@@ -286,72 +287,17 @@ class Space:
 
         return self._replace_params(domain)
 
-    def to_hyperopt(self) -> dict:
-        """A flat dict of hyperopt expressions, one per parameter, labelled by path."""
-        hp = require("hyperopt", "hyperopt", "searcher 'tpe'").hp
-
-        def expr(name: str, p: Param):
-            if isinstance(p, Choice):
-                return hp.choice(name, list(range(len(p.options))))
-            if isinstance(p, Integer):
-                q = p.q or 1
-                if p.log:
-                    return hp.qloguniform(name, math.log(p.low), math.log(p.high - 1), q)
-                return hp.quniform(name, p.low, p.high - 1, q)
-            if p.log:
-                if p.q:
-                    return hp.qloguniform(name, math.log(p.low), math.log(p.high), p.q)
-                return hp.loguniform(name, math.log(p.low), math.log(p.high))
-            return hp.quniform(name, p.low, p.high, p.q) if p.q else hp.uniform(name, p.low, p.high)
-
-        return {name: expr(name, p) for name, p in self._searchable("tpe")}
-
-    def to_optuna(self) -> dict:
-        """A flat dict of Optuna distributions, one per parameter, keyed by path."""
-        dist = require("optuna", "optuna", "searcher 'optuna'").distributions
-
-        def distribution(p: Param):
-            if isinstance(p, Choice):
-                return dist.CategoricalDistribution(list(range(len(p.options))))
-            if isinstance(p, Integer):
-                # Optuna takes no step on a log scale; complete() applies q in that case.
-                step = 1 if p.log else (p.q or 1)
-                return dist.IntDistribution(p.low, p.high - 1, log=p.log, step=step)
-            step = p.q if (p.q and not p.log) else None
-            high = p.high
-            if step is not None:  # Optuna wants high on the grid low + k*step
-                high = p.low + math.floor((p.high - p.low) / step + 1e-9) * step
-            return dist.FloatDistribution(p.low, high, log=p.log, step=step)
-
-        return {name: distribution(p) for name, p in self._searchable("optuna")}
-
-    def to_configspace(self, seed: int | None = None):
-        """A ConfigSpace 1.x ``ConfigurationSpace``; quantization kept in ``meta={"q": ...}``."""
-        cs = require("ConfigSpace", "bohb", "searcher 'bohb'")
-
-        def hyperparameter(name: str, p: Param):
-            if isinstance(p, Choice):
-                return cs.CategoricalHyperparameter(name, list(range(len(p.options))))
-            if isinstance(p, Integer):
-                return cs.UniformIntegerHyperparameter(
-                    name, p.low, p.high - 1, log=p.log, meta={"q": p.q}
-                )
-            return cs.UniformFloatHyperparameter(
-                name, p.low, p.high, log=p.log, meta={"q": p.q}
-            )
-
-        space = cs.ConfigurationSpace(seed=seed)
-        space.add([hyperparameter(name, p) for name, p in self._searchable("bohb")])
-        return space
-
-    def _searchable(self, searcher: str) -> Iterator[tuple[str, Param]]:
+    def searchable(self, searcher: str) -> dict[str, Param]:
+        """The parameters by path, for a searcher that models them (every one but ``random``
+        and ``grid``): a grid or a Ray-sampled domain, which only Ray samples, is refused in
+        one line naming the parameter and ``searcher``."""
         for name, p in self.params.items():
             if isinstance(p, (Grid, RayDomain)):
                 raise ConfigError(
                     f"space.{display(name)}: searcher {searcher!r} cannot take "
                     f"{_kind_name(p)}; use searcher 'grid' or 'random', or hpo.choice(...)"
                 )
-            yield name, p
+        return dict(self.params)
 
     def _replace_params(self, fn) -> dict:
         def walk(node: Mapping, prefix: tuple[str, ...]) -> dict:
@@ -424,14 +370,6 @@ def _quantize(value: float, q: float, low: float, high: float) -> float:
         if low - 1e-12 <= v <= high + 1e-12:
             return v
     return float(f"{value:.12g}")
-
-
-def is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

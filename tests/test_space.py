@@ -1,5 +1,6 @@
-"""The search space: validation messages, completion of suggestions, and the converters,
-checked by sampling through each library and reading its objects back."""
+"""The search space: validation messages, completion of suggestions, and the converters (each
+next to its searcher adapter), checked by sampling through each library and reading its objects
+back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 from ray import tune
 
 import raytune_hpo as hpo
+from raytune_hpo.searchers._bohb import to_configspace
+from raytune_hpo.searchers._hyperopt import to_hyperopt
+from raytune_hpo.searchers._optuna import to_optuna
 from raytune_hpo.space import Choice, Float, Grid, Integer, RayDomain, Space
 
 MIXED = {
@@ -135,7 +139,7 @@ def test_round_trip_through_hyperopt():
     from hyperopt.pyll import stochastic
 
     space = Space(MIXED)
-    native = space.to_hyperopt()
+    native = to_hyperopt(space)
     assert set(native) == set(space.params)
     rng = np.random.default_rng(0)
     _check_samples(space, [space.complete(stochastic.sample(native, rng=rng)) for _ in range(300)])
@@ -145,7 +149,7 @@ def test_round_trip_through_optuna():
     import optuna
 
     space = Space(MIXED)
-    native = space.to_optuna()
+    native = to_optuna(space)
     assert native["lr"].log and native["lr"].low == 1e-4 and native["lr"].high == 1e-1
     assert native["dropout"].step == 0.1 and native["layers"].high == 4
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -155,7 +159,7 @@ def test_round_trip_through_optuna():
 
 def test_round_trip_through_configspace():
     space = Space(MIXED)
-    cs = space.to_configspace(seed=0)
+    cs = to_configspace(space, seed=0)
     lr, decay, layers = cs["lr"], cs["optim/decay"], cs["layers"]
     assert (lr.lower, lr.upper, lr.log) == (1e-4, 1e-1, True)
     assert (decay.log, decay.meta["q"]) == (True, 1e-3)  # ConfigSpace 1.x has no q: kept in meta
@@ -164,7 +168,15 @@ def test_round_trip_through_configspace():
     _check_samples(space, configs)
 
 
-@pytest.mark.parametrize("convert", ["to_hyperopt", "to_optuna", "to_configspace"])
+@pytest.mark.parametrize("convert", [to_hyperopt, to_optuna, to_configspace])
 def test_model_based_converters_refuse_grids(convert):
     with pytest.raises(hpo.ConfigError, match=r"space.g: searcher '\w+' cannot take a grid"):
-        getattr(Space({"g": hpo.grid([1, 2]), "x": hpo.uniform(0, 1)}), convert)()
+        convert(Space({"g": hpo.grid([1, 2]), "x": hpo.uniform(0, 1)}))
+
+
+def test_searchable_names_the_searcher_that_cannot_take_a_grid():
+    space = Space({"g": hpo.grid([1, 2]), "x": hpo.uniform(0, 1)})
+    with pytest.raises(hpo.ConfigError) as e:
+        space.searchable("gp")
+    assert str(e.value) == "space.g: searcher 'gp' cannot take a grid; use searcher 'grid' or 'random', or hpo.choice(...)"
+    assert list(Space({"x": hpo.uniform(0, 1)}).searchable("gp")) == ["x"]

@@ -143,9 +143,10 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
     from raytune_hpo._budget import IterationBudget
     from raytune_hpo._controller import fit
     from raytune_hpo.directory import read_results
+    from raytune_hpo.searchers._bohb import to_configspace
     from raytune_hpo.space import Space
 
-    searcher = TuneBOHB(space=Space(problem.space).to_configspace(seed=seed), seed=seed,
+    searcher = TuneBOHB(space=to_configspace(Space(problem.space), seed=seed), seed=seed,
                         metric="value", mode="min")
     scheduler = HyperBandForBOHB(time_attr="training_iteration", max_t=MAX_T, reduction_factor=3,
                                  metric="value", mode="min")

@@ -4,7 +4,7 @@ paired with Hyperband.
 Where Ray's ``TuneBOHB`` falls short, this adapter mends it:
 
 - quantized parameters: ConfigSpace 1.x removed ``q``; the space keeps it in each
-  hyperparameter's ``meta`` and :meth:`Space.complete` rounds every suggestion onto its grid
+  hyperparameter's ``meta`` (:func:`to_configspace`) and :meth:`Space.complete` rounds every suggestion onto its grid
   (Ray's adapter drops the quantization with a warning);
 - types: integers and choices come back as Python objects, not ``numpy.int64`` indices;
 - determinism: hpbandster draws from NumPy's global random state, which anything else in the
@@ -22,6 +22,7 @@ from ray.tune.search.bohb import TuneBOHB
 
 from raytune_hpo._library import require
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest
+from raytune_hpo.space import Choice, Integer, Param, Space
 
 
 class BOHBSearcher(CompletingSearcher, TuneBOHB):
@@ -65,10 +66,28 @@ def build_bohb(request: SearcherRequest):
     )
     return BOHBSearcher(
         hpo_space=request.space,
-        space=request.space.to_configspace(seed=request.seed),
+        space=to_configspace(request.space, seed=request.seed, searcher=request.name),
         bohb_config=bohb_config,
         metric=request.metric,
         mode=request.mode,
         seed=request.seed,
         max_concurrent=request.max_concurrent or 0,
     ), {}
+
+
+def to_configspace(space: Space, seed: int | None = None, searcher: str = "bohb"):
+    """A ConfigSpace 1.x ``ConfigurationSpace``; quantization kept in ``meta={"q": ...}``
+    (ConfigSpace 1.x has no ``q``). A grid or a Ray-sampled domain is refused naming
+    ``searcher``."""
+    cs = require("ConfigSpace", "bohb", f"searcher {searcher!r}")
+
+    def hyperparameter(name: str, p: Param):
+        if isinstance(p, Choice):
+            return cs.CategoricalHyperparameter(name, list(range(len(p.options))))
+        if isinstance(p, Integer):
+            return cs.UniformIntegerHyperparameter(name, p.low, p.high - 1, log=p.log, meta={"q": p.q})
+        return cs.UniformFloatHyperparameter(name, p.low, p.high, log=p.log, meta={"q": p.q})
+
+    configspace = cs.ConfigurationSpace(seed=seed)
+    configspace.add([hyperparameter(name, p) for name, p in space.searchable(searcher).items()])
+    return configspace

@@ -61,7 +61,7 @@ class CompletingSearcher:
 def searchable(request: SearcherRequest) -> dict[str, Any]:
     """The space's parameters by path; a grid or a Ray-sampled domain (only ``grid`` and
     ``random`` take them) is refused in one line naming it and this searcher."""
-    return dict(request.space._searchable(request.name))
+    return request.space.searchable(request.name)
 
 
 class PickledState:

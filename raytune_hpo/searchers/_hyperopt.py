@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from ray.tune.search.hyperopt import HyperOptSearch  # imports without hyperopt; asserts on use
 
 from raytune_hpo._library import require
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
+from raytune_hpo.space import Choice, Integer, Param, Space
 
 
 class TPESearcher(CompletingSearcher, HyperOptSearch):
@@ -19,10 +22,32 @@ def build_tpe(request: SearcherRequest):
     )
     searcher = TPESearcher(
         hpo_space=request.space,
-        space=request.space.to_hyperopt(),
+        space=to_hyperopt(request.space, request.name),
         metric=request.metric,
         mode=request.mode,
         random_state_seed=request.seed,
         **{"n_initial_points": 10, **kwargs},
     )
     return limit_concurrency(searcher, request.max_concurrent), {}
+
+
+def to_hyperopt(space: Space, searcher: str = "tpe") -> dict:
+    """A flat dict of hyperopt expressions, one per parameter, labelled by path; a grid or a
+    Ray-sampled domain is refused naming ``searcher``."""
+    hp = require("hyperopt", "hyperopt", f"searcher {searcher!r}").hp
+
+    def expr(name: str, p: Param):
+        if isinstance(p, Choice):
+            return hp.choice(name, list(range(len(p.options))))
+        if isinstance(p, Integer):
+            q = p.q or 1
+            if p.log:
+                return hp.qloguniform(name, math.log(p.low), math.log(p.high - 1), q)
+            return hp.quniform(name, p.low, p.high - 1, q)
+        if p.log:
+            if p.q:
+                return hp.qloguniform(name, math.log(p.low), math.log(p.high), p.q)
+            return hp.loguniform(name, math.log(p.low), math.log(p.high))
+        return hp.quniform(name, p.low, p.high, p.q) if p.q else hp.uniform(name, p.low, p.high)
+
+    return {name: expr(name, p) for name, p in space.searchable(searcher).items()}
