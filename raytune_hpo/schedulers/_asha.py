@@ -4,7 +4,7 @@ the trials that reached that rung so far; no trial ever waits for others."""
 
 from ray.tune.schedulers import ASHAScheduler
 
-from raytune_hpo._controller import ControllerHooks
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.schedulers._common import SchedulerRequest
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from raytune_hpo._library import library_options
+from raytune_hpo._options import OptionTable
 from raytune_hpo.space import Space
 
 # Schedulers count a trial's progress in reports (epochs, usually), never in seconds:
@@ -41,17 +43,25 @@ class Objective:
 
 @dataclass(frozen=True)
 class SchedulerRequest:
+    """Everything a scheduler factory may use."""
+
     name: str
     space: Space
-    searcher: str
     max_t: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     # From run(): schedulers whose rungs wait for every trial (sha, hyperband) check them.
-    num_samples: int | None = None
+    trials: int | None = None  # the trials the experiment plans
     max_concurrent: int | None = None
     time_budget_s: float | None = None
+    learner: bool = False  # the searcher is a RungLearner (raytune_hpo._contract)
     # The options the factory passed on, defaults included: what the plan shows (rungs).
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def checked_options(self, table: OptionTable) -> dict[str, Any]:
+        """``scheduler_options`` checked against the scheduler's own table, defaults filled in."""
+        options = table.check(self.options, field="scheduler_options", owner=f"scheduler {self.name!r}")
+        self.settings.update(options)
+        return options
 
     def library_options(
         self, target: Callable, defaults: Mapping[str, Any] | None = None,

@@ -2,7 +2,7 @@
 
 from ray.tune.schedulers import FIFOScheduler
 
-from raytune_hpo._controller import ControllerHooks
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.schedulers._common import SchedulerRequest
 
 

@@ -1,17 +1,21 @@
-"""``hyperband_async``: Hyperband's brackets of successive halving as Ray runs them
-(``HyperBandScheduler``: brackets filled as trials arrive, smallest first — not the paper's
-Algorithm 1, which is ``hyperband``, in ``_hyperband_li``)."""
+"""``hyperband``: Hyperband as Li et al. (2018) define it, Algorithm 1, with R = ``max_t``
+and η = ``reduction_factor``: the brackets of :func:`~raytune_hpo.schedulers._rungs.hyperband_brackets`,
+each run as synchronous successive halving (``_sha``), interleaved (see
+:class:`~raytune_hpo.schedulers._sha.SynchronousHalving`). Ray's ``HyperBandScheduler``, another
+algorithm, is ``hyperband_async``.
+"""
 
-from ray.tune.schedulers import HyperBandScheduler
+from __future__ import annotations
 
-from raytune_hpo._controller import ControllerHooks
 from raytune_hpo.schedulers._common import SchedulerRequest
-
-
-class Hyperband(ControllerHooks, HyperBandScheduler):
-    retires_trials = False  # its brackets hold every trial they ran
+from raytune_hpo.schedulers._rungs import Plan, hyperband_plans
 
 
 def build_hyperband(request: SchedulerRequest):
-    return Hyperband(**request.library_options(Hyperband.__init__, defaults={"reduction_factor": 3}))
+    from raytune_hpo.schedulers._sha import HALVING_OPTIONS, SynchronousHalving, check_halving  # imports Ray
 
+    options = request.checked_options(HALVING_OPTIONS.only("reduction_factor"))
+    eta = options["reduction_factor"]
+    max_t = check_halving(request)
+    plans: list[Plan] = list(hyperband_plans(max_t, eta))
+    return SynchronousHalving(lambda trials: plans, eta, "Hyperband (Li et al. 2018)", request.learner)

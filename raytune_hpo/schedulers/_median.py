@@ -3,7 +3,7 @@ so far is worse than the median of the other trials' running averages at the sam
 
 from ray.tune.schedulers import MedianStoppingRule
 
-from raytune_hpo._controller import ControllerHooks
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.schedulers._common import SchedulerRequest
 
 

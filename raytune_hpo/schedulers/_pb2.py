@@ -15,8 +15,8 @@ import warnings
 
 from ray.tune.schedulers.pb2 import PB2 as RayPB2
 
-from raytune_hpo._controller import ControllerHooks
 from raytune_hpo._library import require
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.schedulers._common import SchedulerRequest
 from raytune_hpo.schedulers._pbt import ProjectToSpace, per_parameter

@@ -8,11 +8,12 @@ explored configuration is brought back into the space (Ray's perturbation multip
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ray.tune.schedulers import PopulationBasedTraining
 
-from raytune_hpo._controller import ControllerHooks
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.schedulers._common import SchedulerRequest
 from raytune_hpo.space import Choice, Float, Grid, Integer, Space
 

@@ -11,44 +11,18 @@ brackets of synchronous successive halving too.
 
 from __future__ import annotations
 
-import math
-import numbers
-from fractions import Fraction
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from raytune_hpo._controller import ControllerHooks, stop_waiting_trial
+from raytune_hpo._contract import RungLearner
+from raytune_hpo._options import Option, OptionTable
+from raytune_hpo._ray.controller import ControllerHooks, stop_waiting_trial
 from raytune_hpo.directory import read_results
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest
-from raytune_hpo.searchers import planned_trials
-
-Plan = Sequence[tuple[int, int]]  # (n_i, r_i): rung i holds n_i trials, which run r_i iterations
-
-
-def shrink(n: int, eta: float, i: int) -> int:
-    """floor(n / eta^i), exactly (no float rounding for integer or decimal eta)."""
-    return math.floor(Fraction(n) / Fraction(eta) ** i)
-
-
-def sha_rungs(n: int, grace_period: int, reduction_factor: float, max_t: int) -> list[tuple[int, int]]:
-    """The (n_i, r_i) rungs of synchronous successive halving of ``n`` trials: r_i =
-    floor(grace_period × reduction_factor^i) while below ``max_t``, then ``max_t``; n_i =
-    floor(n / reduction_factor^i), at least 1.
-
-    >>> sha_rungs(27, 1, 3, 9)
-    [(27, 1), (9, 3), (3, 9)]
-    >>> sha_rungs(27, 1, 3, 10)
-    [(27, 1), (9, 3), (3, 9), (1, 10)]
-    """
-    rungs, i = [], 0
-    while (r := math.floor(grace_period * Fraction(reduction_factor) ** i)) < max_t:
-        rungs.append(r)
-        i += 1
-    rungs.append(max_t)
-    return [(max(1, shrink(n, reduction_factor, i)), r) for i, r in enumerate(rungs)]
+from raytune_hpo.schedulers._rungs import Plan, bracket_index, sha_rungs, shrink
 
 
 class Bracket:
@@ -154,16 +128,6 @@ class Bracket:
         return promoted, stopped
 
 
-def bracket_index(place: int, plans: Sequence[Plan]) -> int:
-    """The bracket (0, 1, ...) that the trial in ``place`` (0, 1, ...) joins when the trials
-    fill the brackets of ``plans`` in order, round after round."""
-    index, start = 0, 0
-    while place >= start + (size := plans[index % len(plans)][0][0]):
-        start += size
-        index += 1
-    return index
-
-
 class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     """Runs brackets of synchronous successive halving: ``make_plans(trials)`` gives the
     brackets of one round (called once, with the experiment's number of trials where the
@@ -182,8 +146,10 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     _supports_buffered_results = False
     retires_trials = False  # a resumed bracket replays every trial it held
 
-    def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str):
+    def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str,
+                 learner: bool = False):
         super().__init__()
+        self._learner = learner  # its searcher is a RungLearner (raytune_hpo._contract)
         self._make_plans = make_plans
         self._plans: list[Plan] | None = None
         self._eta = eta
@@ -200,11 +166,11 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         """The brackets of one round, for an experiment of ``trials`` trials."""
         return self._make_plans(trials)
 
-    def _bracket_for(self, place: int) -> Bracket:
+    def _bracket_for(self, place: int, plans: list[Plan]) -> Bracket:
         """The bracket of the trial in ``place`` (0, 1, ...), created with those before it."""
-        index = bracket_index(place, self._plans)
+        index = bracket_index(place, plans)
         while len(self._brackets) <= index:
-            self._brackets.append(Bracket(self._plans[len(self._brackets) % len(self._plans)], self._eta))
+            self._brackets.append(Bracket(plans[len(self._brackets) % len(plans)], self._eta))
         return self._brackets[index]
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
@@ -216,7 +182,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         if place is None or place in self._places.values():
             place = max(self._places.values(), default=-1) + 1
         self._places[trial.trial_id] = place
-        bracket = self._bracket_for(place)
+        bracket = self._bracket_for(place, self._plans)
         bracket.add(trial.trial_id)
         self._bracket_of[trial.trial_id] = bracket
         self._trials[trial.trial_id] = trial
@@ -227,6 +193,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
 
     def _history(self, trial: Trial) -> list[tuple[int, float]]:
         """(iteration, score) of every report in the trial's ``result.json``."""
+        assert trial.storage is not None  # a trial the controller added has its storage
         return [(row[TIME_ATTR], self.score(row.get(self._metric)))
                 for row in read_results(trial.storage.trial_fs_path) if TIME_ATTR in row]
 
@@ -238,10 +205,9 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
             for bracket in self._brackets:
                 bracket.closed = True
 
-    def _searcher(self, tune_controller):
-        """BOHB's or DEHB's searcher, which learn from rung results and count paused trials apart."""
-        searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
-        return searcher if hasattr(searcher, "on_pause") else None
+    def _searcher(self, tune_controller) -> RungLearner | None:
+        """The searcher, where it learns from rung results and counts paused trials apart."""
+        return tune_controller.search_alg.searcher if self._learner else None
 
     def _decide(self, tune_controller, bracket: Bracket, current: str | None = None) -> str | None:
         """Decide what can be; act on every trial but ``current``, and return its decision
@@ -352,22 +318,24 @@ def _trial_number(trial: Trial) -> int | None:
 
 # -- options -----------------------------------------------------------------------------------
 
+HALVING_OPTIONS = OptionTable([
+    Option("grace_period", int, default=1, low=1, help="the iterations of the first rung"),
+    Option("reduction_factor", float, default=3, low=2, help="eta: 1/eta of a rung's trials go on"),
+])
 
-def check_halving(request: SchedulerRequest, reduction_factor: Any) -> int:
-    """``max_t`` and ``reduction_factor`` checked for a synchronous scheduler; ``max_t``."""
+
+def check_halving(request: SchedulerRequest) -> int:
+    """``max_t`` checked for a synchronous scheduler, and its pairing with ``max_concurrent``;
+    ``max_t``."""
     name = request.name
     if request.max_t is None:
         raise ConfigError(f"max_t: scheduler {name!r} needs max_t, the iterations of its last rung")
-    if not _is_number(reduction_factor) or reduction_factor < 2:
-        raise ConfigError(
-            f"scheduler_options.reduction_factor: must be a number >= 2, got {reduction_factor!r}"
-        )
-    trials = _trials(request)
-    if request.max_concurrent is not None and request.searcher not in ("bohb", "dehb") and (
+    trials = request.trials
+    if request.max_concurrent is not None and not request.learner and (
         trials is None or request.max_concurrent < trials
     ):
         # The searcher counts paused trials as running: it would propose no more trials
-        # while a rung waits for them (BOHB's and DEHB's count them apart).
+        # while a rung waits for them (a RungLearner counts them apart).
         raise ConfigError(
             f"max_concurrent: scheduler {name!r} pauses trials at each rung until all have "
             "reached it, and paused trials count against max_concurrent; leave it out and "
@@ -376,31 +344,17 @@ def check_halving(request: SchedulerRequest, reduction_factor: Any) -> int:
     return request.max_t
 
 
-def _trials(request: SchedulerRequest) -> int | None:
-    """The experiment's number of trials."""
-    return None if request.num_samples is None else planned_trials(request.searcher, request.space, request.num_samples)
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _sha_options(grace_period: int = 1, reduction_factor: float = 3) -> None:
-    """The options of ``sha`` (checked by name)."""
-
-
 def build_sha(request: SchedulerRequest):
-    options = request.library_options(_sha_options, defaults={"grace_period": 1, "reduction_factor": 3})
+    options = request.checked_options(HALVING_OPTIONS)
     eta = options["reduction_factor"]
-    max_t = check_halving(request, eta)
+    max_t = check_halving(request)
     grace = options["grace_period"]
-    if not (isinstance(grace, int) and not isinstance(grace, bool)) or not 1 <= grace <= max_t:
+    if grace > max_t:
         raise ConfigError(
             f"scheduler_options.grace_period: must be an integer from 1 to max_t={max_t}, got {grace!r}"
         )
 
     def plans(trials: int | None) -> list[Plan]:
-        n = trials or _trials(request) or 1
-        return [sha_rungs(n, grace, eta, max_t)]
+        return [sha_rungs(trials or request.trials or 1, grace, eta, max_t)]
 
-    return SynchronousHalving(plans, eta, "synchronous successive halving")
+    return SynchronousHalving(plans, eta, "synchronous successive halving", request.learner)

@@ -24,10 +24,10 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from raytune_hpo._options import Option, OptionTable, is_int, is_number
+from raytune_hpo._ray.controller import ControllerHooks
 from raytune_hpo.errors import ConfigError
-from raytune_hpo._controller import ControllerHooks
 from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest
-from raytune_hpo.schedulers._sha import _is_number
 
 
 class ThresholdStopping(ControllerHooks, Objective, FIFOScheduler):
@@ -62,7 +62,7 @@ class ThresholdStopping(ControllerHooks, Objective, FIFOScheduler):
         if iteration in self._milestones:
             scores = self._at[iteration]
             scores.setdefault(trial.trial_id, score)  # a restarted trial keeps its first
-            if len(scores) >= self._min_samples:
+            if self._percentile is not None and len(scores) >= self._min_samples:  # set with milestones
                 better = sum(s > scores[trial.trial_id] for s in scores.values())
                 if better * 100 >= (100 - self._percentile) * len(scores):
                     return TrialScheduler.STOP
@@ -72,96 +72,81 @@ class ThresholdStopping(ControllerHooks, Objective, FIFOScheduler):
         return "Using threshold early stopping."
 
 
-def _threshold_options(
-    thresholds: Any = None,
-    iteration_fraction: Any = None,
-    time_fraction: Any = None,
-    milestones: Any = None,
-    percentile: Any = None,
-    min_samples_required: Any = 3,
-) -> None:
-    """The options of ``threshold`` (checked by name)."""
-
-
-def _fraction(field: str, value: Any) -> float:
-    if not _is_number(value) or not 0 < value <= 1:
-        raise ConfigError(f"scheduler_options.{field}: must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
 def _iteration(field: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"scheduler_options.{field}: must be an iteration, an integer >= 1, got {value!r}")
+    if not is_int(value) or value < 1:
+        raise ConfigError(f"{field}: must be an iteration, an integer >= 1, got {value!r}")
     return value
 
 
+def _thresholds(field: str, given: Any) -> list[tuple[int, float]]:
+    """``[{'at': ITERATION, 'worse_than': VALUE}, ...]`` (or one such dict) as (at, bound) pairs."""
+    if given is None:
+        return []
+    if isinstance(given, dict):
+        given = [given]
+    if not isinstance(given, (list, tuple)) or not given:
+        raise ConfigError(f"{field}: must be a list like [{{'at': 5, 'worse_than': 0.5}}], got {given!r}")
+    thresholds = []
+    for i, rule in enumerate(given):
+        where = f"{field}[{i}]"
+        if not isinstance(rule, dict) or set(rule) != {"at", "worse_than"}:
+            raise ConfigError(f"{where}: must be {{'at': ITERATION, 'worse_than': VALUE}}, got {rule!r}")
+        if not is_number(rule["worse_than"]):
+            raise ConfigError(f"{where}.worse_than: must be a number, got {rule['worse_than']!r}")
+        thresholds.append((_iteration(f"{where}.at", rule["at"]), float(rule["worse_than"])))
+    return thresholds
+
+
+def _milestones(field: str, given: Any) -> list[int] | None:
+    if given is None:
+        return None
+    if is_int(given):
+        given = [given]
+    if not isinstance(given, (list, tuple)) or not given:
+        raise ConfigError(f"{field}: must be a list of iterations, got {given!r}")
+    return [_iteration(f"{field}[{i}]", m) for i, m in enumerate(given)]
+
+
+def _percentile(field: str, value: Any) -> float | None:
+    if value is not None and (not is_number(value) or not 0 < value < 100):
+        raise ConfigError(
+            f"{field}: must be a number between 0 and 100 (the worst share stopped, in %), got {value!r}"
+        )
+    return value
+
+
+OPTIONS = OptionTable([
+    Option("thresholds", list, check=_thresholds, help="stop a trial worse than a value at an iteration"),
+    Option("iteration_fraction", float, above=0, high=1, help="stop every trial at this share of max_t"),
+    Option("time_fraction", float, above=0, high=1, help="stop every trial at this share of time_budget_s"),
+    Option("milestones", list, check=_milestones, help="iterations where the worst percentile stops"),
+    Option("percentile", float, check=_percentile, help="the worst share (%) stopped at each milestone"),
+    Option("min_samples_required", int, default=3, low=1, help="trials seen at a milestone before stopping"),
+])
+
+
 def build_threshold(request: SchedulerRequest):
-    options = request.library_options(_threshold_options, defaults={"min_samples_required": 3})
-    get = options.get
-    rules = ("thresholds", "iteration_fraction", "time_fraction", "milestones")
-    if all(get(rule) is None for rule in rules):
+    options = request.checked_options(OPTIONS)
+    if not any(options[rule] for rule in ("thresholds", "iteration_fraction", "time_fraction", "milestones")):
         raise ConfigError(
             "scheduler_options: scheduler 'threshold' needs at least one rule: thresholds, "
             "iteration_fraction, time_fraction or milestones (with percentile)"
         )
-
-    thresholds = []
-    given = get("thresholds")
-    if given is not None:
-        if isinstance(given, dict):
-            given = [given]
-        if not isinstance(given, (list, tuple)) or not given:
-            raise ConfigError(
-                "scheduler_options.thresholds: must be a list like [{'at': 5, 'worse_than': 0.5}], "
-                f"got {given!r}"
-            )
-        for i, rule in enumerate(given):
-            field = f"thresholds[{i}]"
-            if not isinstance(rule, dict) or set(rule) != {"at", "worse_than"}:
-                raise ConfigError(
-                    f"scheduler_options.{field}: must be {{'at': ITERATION, 'worse_than': VALUE}}, got {rule!r}"
-                )
-            if not _is_number(rule["worse_than"]):
-                raise ConfigError(
-                    f"scheduler_options.{field}.worse_than: must be a number, got {rule['worse_than']!r}"
-                )
-            thresholds.append((_iteration(f"{field}.at", rule["at"]), float(rule["worse_than"])))
-
     iteration_limit = None
-    if get("iteration_fraction") is not None:
-        fraction = _fraction("iteration_fraction", get("iteration_fraction"))
+    if options["iteration_fraction"] is not None:
         if request.max_t is None:
             raise ConfigError("max_t: scheduler 'threshold' with iteration_fraction needs max_t")
-        iteration_limit = max(1, math.ceil(fraction * request.max_t - 1e-9))
-
+        iteration_limit = max(1, math.ceil(options["iteration_fraction"] * request.max_t - 1e-9))
     time_limit_s = None
-    if get("time_fraction") is not None:
-        fraction = _fraction("time_fraction", get("time_fraction"))
+    if options["time_fraction"] is not None:
         if request.time_budget_s is None:
             raise ConfigError("time_budget_s: scheduler 'threshold' with time_fraction needs time_budget_s")
-        time_limit_s = fraction * request.time_budget_s
-
-    milestones, percentile = [], get("percentile")
-    if get("milestones") is not None or percentile is not None:
-        given = get("milestones")
-        if given is None or percentile is None:
-            raise ConfigError(
-                "scheduler_options: 'milestones' and 'percentile' go together, e.g. "
-                "milestones=[3, 6], percentile=25 (stop the worst 25 % at iterations 3 and 6)"
-            )
-        if isinstance(given, int) and not isinstance(given, bool):
-            given = [given]
-        if not isinstance(given, (list, tuple)) or not given:
-            raise ConfigError(f"scheduler_options.milestones: must be a list of iterations, got {given!r}")
-        milestones = [_iteration(f"milestones[{i}]", m) for i, m in enumerate(given)]
-        if not _is_number(percentile) or not 0 < percentile < 100:
-            raise ConfigError(
-                f"scheduler_options.percentile: must be a number between 0 and 100 (the worst "
-                f"share stopped, in %), got {percentile!r}"
-            )
-    min_samples = get("min_samples_required")
-    if not isinstance(min_samples, int) or isinstance(min_samples, bool) or min_samples < 1:
+        time_limit_s = options["time_fraction"] * request.time_budget_s
+    milestones, percentile = options["milestones"], options["percentile"]
+    if (milestones is None) != (percentile is None):
         raise ConfigError(
-            f"scheduler_options.min_samples_required: must be an integer >= 1, got {min_samples!r}"
+            "scheduler_options: 'milestones' and 'percentile' go together, e.g. "
+            "milestones=[3, 6], percentile=25 (stop the worst 25 % at iterations 3 and 6)"
         )
-    return ThresholdStopping(thresholds, iteration_limit, time_limit_s, milestones, percentile, min_samples)
+    return ThresholdStopping(options["thresholds"], iteration_limit, time_limit_s, milestones or [],
+                             percentile, options["min_samples_required"])

@@ -48,7 +48,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from ray.tune.search import Searcher
 
+from raytune_hpo._contract import Plan
 from raytune_hpo._options import Option, OptionTable, is_number
+from raytune_hpo.schedulers._rungs import bracket_index
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     PickledState,
@@ -57,8 +59,6 @@ from raytune_hpo.searchers._common import (
     from_unit,
 )
 from raytune_hpo.space import Choice, Float, Integer
-
-Plan = Sequence[tuple[int, int]]  # a bracket's (trials, iterations) per rung, as in _sha
 
 OPTIONS = OptionTable([
     Option("mutation_factor", float, default=0.5, above=0, high=2, help="F of the mutant a + F (b - c)"),
@@ -115,8 +115,6 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
     # -- Ray's Searcher interface --------------------------------------------------------------
 
     def suggest(self, trial_id: str) -> dict | None:
-        from raytune_hpo.schedulers._sha import bracket_index
-
         if not self._plans:
             raise RuntimeError("the dehb searcher runs with the dehb scheduler, which gives it the brackets")
         if self.max_concurrent and len(self._running) >= self.max_concurrent:

@@ -15,6 +15,10 @@ class SearcherInfo:
     factory: str  # "module:function", imported when the searcher is built
     extra: str | None = None  # the pip extra that brings its library
     schedulers: tuple[str, ...] | None = None  # the only schedulers it runs with; None: any
+    # The searcher↔scheduler contract (raytune_hpo._contract): it learns from every rung and
+    # counts paused trials apart (a RungLearner); it proposes each trial for its bracket.
+    learns_from_rungs: bool = False
+    follows_brackets: bool = False
 
     def build(self, request: SearcherRequest):
         return call_factory(self.factory, request)
@@ -36,12 +40,13 @@ _SEARCHERS = [
     ),
     SearcherInfo(
         "bohb", "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace)",
-        f"{_PACKAGE}._bohb:build_bohb", "bohb", schedulers=("bohb", "hyperband"),
+        f"{_PACKAGE}._bohb:build_bohb", "bohb", schedulers=("bohb", "hyperband"), learns_from_rungs=True,
     ),
     SearcherInfo(
         "dehb", "differential evolution over Hyperband brackets (Awad et al. 2021); searches "
         "floats (log too), integers, choices; no grids, no conditional spaces",
-        f"{_PACKAGE}._dehb:build_dehb", schedulers=("dehb",),
+        f"{_PACKAGE}._dehb:build_dehb", schedulers=("dehb",), learns_from_rungs=True,
+        follows_brackets=True,
     ),
     SearcherInfo(
         "evolution", "genetic algorithm (tournament, uniform crossover, mutation, elitism); "

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raytune_hpo.results import Results
+from raytune_hpo.schedulers import REGISTRY, SchedulerInfo
 
-# Schedulers that never end a trial before max_t: a short trial there ended by itself.
-NEVER_STOP = frozenset({"fifo", "pbt", "pb2"})
-# Schedulers of successive halving, whose stops are rungs (names as in DESIGN.md).
-SUCCESSIVE_HALVING = frozenset({"sha", "asha", "hyperband", "hyperband_async", "bohb"})
+
+def scheduler_info(results: Results) -> SchedulerInfo | None:
+    """The experiment's scheduler as registered (None for a name this version does not know)."""
+    return REGISTRY.get(results.meta.get("scheduler", ""))
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ def horizon(results: Results) -> int:
 
 def stopped_early(results: Results) -> set[str]:
     """The ids of the trials the scheduler stopped before the horizon."""
-    if results.meta.get("scheduler") in NEVER_STOP:
+    info = scheduler_info(results)
+    if info is not None and not info.stops_trials:  # a short trial there ended by itself
         return set()
     end = horizon(results)
     return {

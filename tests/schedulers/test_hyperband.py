@@ -10,7 +10,7 @@ import math
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.schedulers._hyperband_li import hyperband_plans
+from raytune_hpo.schedulers._rungs import hyperband_plans
 
 # Li et al. 2018, Table 1: R = 81, η = 3; for each bracket s, the (n_i, r_i) of its rounds.
 TABLE_1 = {

@@ -9,7 +9,8 @@ import math
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.schedulers._sha import Bracket, sha_rungs
+from raytune_hpo.schedulers._rungs import sha_rungs
+from raytune_hpo.schedulers._sha import Bracket
 
 
 @pytest.mark.parametrize(("args", "rungs"), [
@@ -126,7 +127,7 @@ def test_rungs_hold_exactly_the_promoted_counts(ray_cluster, storage):
 
 
 @pytest.mark.parametrize(("scheduler", "options", "extra", "message"), [
-    ("sha", {"grace_period": 0}, {}, "scheduler_options.grace_period: must be an integer from 1 to max_t=9, got 0"),
+    ("sha", {"grace_period": 0}, {}, "scheduler_options.grace_period: must be a positive integer, got 0"),
     ("sha", {"grace_period": 10}, {}, "scheduler_options.grace_period: must be an integer from 1 to max_t=9, got 10"),
     ("sha", {"reduction_factor": 1}, {}, "scheduler_options.reduction_factor: must be a number >= 2, got 1"),
     ("sha", {"brackets": 2}, {}, "scheduler_options.brackets: not an option of scheduler 'sha'; valid: grace_period, reduction_factor"),

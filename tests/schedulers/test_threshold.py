@@ -16,7 +16,7 @@ STOP = "STOP"
 
 
 def build(mode: str = "min", max_t: int | None = 8, time_budget_s: float | None = None, **options):
-    request = SchedulerRequest("threshold", Space({"x": hpo.uniform(0, 1)}), "random", max_t, options,
+    request = SchedulerRequest("threshold", Space({"x": hpo.uniform(0, 1)}), max_t, options,
                                time_budget_s=time_budget_s)
     scheduler = get_scheduler("threshold").build(request)
     scheduler.set_search_properties("loss", mode)
@@ -73,7 +73,7 @@ def test_rank_stops_the_worst_percentile_of_the_trials_at_a_milestone():
     ({"milestones": [3]}, {}, "scheduler_options: 'milestones' and 'percentile' go together"),
     ({"milestones": [3], "percentile": 100}, {}, "scheduler_options.percentile: must be a number between 0 and 100"),
     ({"milestones": ["3"], "percentile": 50}, {}, "scheduler_options.milestones[0]: must be an iteration, an integer >= 1, got '3'"),
-    ({"milestones": [3], "percentile": 50, "min_samples_required": 0}, {}, "scheduler_options.min_samples_required: must be an integer >= 1, got 0"),
+    ({"milestones": [3], "percentile": 50, "min_samples_required": 0}, {}, "scheduler_options.min_samples_required: must be a positive integer, got 0"),
     ({"quantile": 0.5}, {}, "scheduler_options.quantile: not an option of scheduler 'threshold'; valid: iteration_fraction, milestones, min_samples_required, percentile, thresholds, time_fraction"),
 ])
 def test_bad_options_are_refused_in_one_line(storage, options, extra, message):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import raytune_hpo as hpo
-from raytune_hpo.schedulers._hyperband_li import hyperband_plans
+from raytune_hpo.schedulers._rungs import hyperband_plans
 from tests.helpers import (BOWL_SPACE, EVERY_KIND_SPACE, assert_legal_every_kind, bowl, build_searcher,
                             multi_fidelity_bowl)
 
