@@ -7,7 +7,14 @@
 See README.md for the whole API; every public name is re-exported here.
 """
 
-from raytune_hpo.errors import ConfigError, Interrupted, install_excepthook
+from raytune_hpo.errors import (
+    ConfigError,
+    DamagedExperiment,
+    HPOError,
+    Interrupted,
+    StorageFull,
+    SubmissionRefused,
+)
 from raytune_hpo.results import Results, Trial, load
 from raytune_hpo.runner import resume, run
 from raytune_hpo.schedulers import SCHEDULERS, hyperband_brackets
@@ -30,9 +37,13 @@ __all__ = [
     "SCHEDULERS",
     "SEARCHERS",
     "ConfigError",
+    "DamagedExperiment",
+    "HPOError",
     "Interrupted",
     "Results",
     "Space",
+    "StorageFull",
+    "SubmissionRefused",
     "Trial",
     "cache",
     "choice",
@@ -49,5 +60,3 @@ __all__ = [
     "run",
     "uniform",
 ]
-
-install_excepthook()

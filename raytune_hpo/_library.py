@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from raytune_hpo._options import refuse_unknown
 from raytune_hpo.errors import ConfigError
 
 
@@ -53,11 +55,10 @@ def library_options(
         name for name, p in inspect.signature(target).parameters.items()
         if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in reserved
     ]
-    valid = ", ".join(sorted(set(accepted) | set(aliases))) or "none"
     kwargs = {}
     for name, value in options.items():
         target_name = aliases.get(name, name)
         if target_name not in accepted:
-            raise ConfigError(f"{field}.{name}: not an option of {owner}; valid: {valid}")
+            refuse_unknown(field, name, owner, set(accepted) | set(aliases))
         kwargs[target_name] = value
     return kwargs

@@ -1,35 +1,18 @@
-"""The stopping rules of every experiment, besides its scheduler's.
+"""The stopping rules of every experiment, besides its scheduler's, and the signals that stop it.
 
 A trial ends at ``max_t`` iterations, or at its first report whose metric is NaN or infinite:
 it diverged, training it on wastes the budget, and it can never be the best.
-
-An experiment keeps room to save its state: a full disk cuts Ray Tune's experiment state short
-as it is copied, and nothing could be resumed. While it runs, ``RESERVE_BYTES`` of its storage
-are held in ``hpo.reserve`` (:func:`hold_reserve`); once less than as much again is free
-(:class:`LowSpace`), the reserve is released and the experiment interrupted as on a SLURM
-time-limit warning: Ray Tune saves the state, unfinished trials stay unfinished, and
-:func:`raytune_hpo.resume` continues them once space is freed.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import pickle
 import signal
 import threading
-import time
+from typing import Any
 
-from ray.tune import Callback
 from ray.tune.stopper import Stopper
 
 from raytune_hpo.results import is_non_finite
-from raytune_hpo.directory import RESERVE_FILE
-from raytune_hpo.runner import RESERVE_BYTES, free_bytes
-
-_CHECK_EVERY_S = 0.5
-# The experiments that LowSpace interrupted in this process, with the bytes free then.
-TRIPPED: dict[str, int] = {}
 
 
 class Guard(Stopper):
@@ -46,79 +29,41 @@ class Guard(Stopper):
         return False
 
 
-def hold_reserve(path: str) -> None:
-    """Hold ``RESERVE_BYTES`` of the filesystem of the experiment ``path`` in its reserve file
-    (where the filesystem cannot allocate space ahead, there is none: the free space is watched
-    alone)."""
-    reserve = os.path.join(path, RESERVE_FILE)
-    try:
-        descriptor = os.open(reserve, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            os.posix_fallocate(descriptor, 0, RESERVE_BYTES)
-        finally:
-            os.close(descriptor)
-    except OSError:
-        release_reserve(path)
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-def release_reserve(path: str) -> None:
-    try:
-        os.remove(os.path.join(path, RESERVE_FILE))
-    except FileNotFoundError:
-        pass
+class StopSignals:
+    """While the experiment runs: Ctrl-C (SIGINT), SIGTERM and a closed terminal (SIGHUP) stop
+    it as SLURM's time-limit warning does, through Ray Tune's own "save and stop" signal,
+    SIGUSR1: the state saved, unfinished trials left to ``resume``. A second one stops it at
+    once (a ``KeyboardInterrupt``; the journal is whole, and the snapshot the last one taken).
+    Every handler is put back as it was afterwards, Ray's SIGUSR1 handler too. Outside the
+    main thread, where Python cannot handle signals, nothing is installed."""
 
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._saved: dict[int, Any] = {}
 
-def remove_damaged_error_pickles(path: str) -> None:
-    """A trial's ``error.pkl`` cut short (the disk was full when the trial failed) makes Ray
-    Tune fail at the end of the run and of every resume: remove it; ``error.txt`` tells the
-    error still."""
-    import cloudpickle
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in (*_STOP_SIGNALS, "SIGUSR1"):
+            number = getattr(signal, name)
+            self._saved[number] = signal.getsignal(number)
+        for name in _STOP_SIGNALS:
+            signal.signal(getattr(signal, name), self._handle)
+        return self
 
-    for pickled in glob.glob(os.path.join(path, "*", "error.pkl")):
-        try:
-            with open(pickled, "rb") as f:
-                cloudpickle.load(f)
-        except (EOFError, pickle.UnpicklingError):
-            os.remove(pickled)
-        except Exception:  # whole, but not loadable here (a module of the workers'): Ray's affair
-            pass
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(number).name
+        ray_handler = signal.getsignal(signal.SIGUSR1)  # installed by Ray Tune once it runs
+        if callable(ray_handler) and ray_handler is not self._saved.get(signal.SIGUSR1):
+            ray_handler(signal.SIGUSR1, frame)
+        else:  # Ray Tune is not running trials yet (or any more): nothing to save
+            raise KeyboardInterrupt
 
-
-class LowSpace(Callback):
-    """Interrupts the experiment in ``path`` once its filesystem has less than
-    ``2 * RESERVE_BYTES`` free, its reserve included: checked at each result and each trial's
-    end, before Ray Tune saves the state they change, and every half second. The interruption
-    is Ray Tune's own "save and stop" signal, SIGUSR1."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._checked = 0.0
-
-    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
-        if time.monotonic() - self._checked >= _CHECK_EVERY_S:
-            self._check()
-
-    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
-        self._check()
-
-    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self._check()
-
-    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        self._check()
-
-    def _check(self) -> None:
-        self._checked = time.monotonic()
-        if self.path in TRIPPED:
-            return
-        free = free_bytes(self.path)
-        # Ray Tune listens to SIGUSR1 when it runs in the main thread (not in a notebook's
-        # background thread, say; the experiment runs on then).
-        handled = threading.current_thread() is threading.main_thread() and signal.getsignal(
-            signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None)
-        if free is None or free >= 2 * RESERVE_BYTES or not handled:
-            return
-        TRIPPED[self.path] = free
-        release_reserve(self.path)  # room for the state's last save
-        remove_damaged_error_pickles(self.path)
-        os.kill(os.getpid(), signal.SIGUSR1)
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._saved.items():
+            signal.signal(number, handler)

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from raytune_hpo.errors import ConfigError, Interrupted
+from raytune_hpo._summary import print_errors, summary
+from raytune_hpo.errors import HPOError, Interrupted
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -19,9 +20,9 @@ def _list(args: argparse.Namespace) -> int:
         extra = f"  (extra: {s.extra})" if s.extra else ""
         print(f"  {s.name:<16} {s.summary}{extra}{needs}")
     print("schedulers:")
-    for s in SCHEDULERS.values():
-        needs = f"  [needs searcher {' or '.join(s.searchers)}]" if s.searchers else ""
-        print(f"  {s.name:<16} {s.summary}{needs}")
+    for sc in SCHEDULERS.values():
+        needs = f"  [needs searcher {' or '.join(sc.searchers)}]" if sc.searchers else ""
+        print(f"  {sc.name:<16} {sc.summary}{needs}")
     return 0
 
 
@@ -60,11 +61,12 @@ def _show(args: argparse.Namespace) -> int:
     print(f"state: {results.interruption() or results.state}")
     planned = f" (of {results.planned_trials} planned)" if results.planned_trials else ""
     print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet") + planned)
-    if results.best_metrics is not None:
+    best_trial = results.best_trial
+    if results.best_metrics is not None and best_trial is not None:  # both or neither: its best report's
         print(f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
-              f"at iteration {results.best_metrics.get('training_iteration')} of {results.best_trial.name}")
+              f"at iteration {results.best_metrics.get('training_iteration')} of {best_trial.name}")
         print(f"best configuration: {results.best_config}")
-    _print_errors(results, sys.stdout)
+    print_errors(results, sys.stdout)
     return 0
 
 
@@ -102,59 +104,15 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(results) -> int:
-    """The end of a run: the best result, errors in one line each; 1 where trials failed."""
-    best = results.best_metrics
-    print(f"{len(results.trials)} trials, {results.num_errors} errored; experiment in {results.path}")
-    if best is not None:
-        print(f"best {results.metric}: {best[results.metric]:.6g}; configuration: {results.best_config}")
-    _print_errors(results, sys.stderr)
-    return 1 if results.num_errors else 0
-
-
-def _print_errors(results, stream) -> None:
-    """Each failed trial in one line, its name and its error (the exception's line); likewise
-    a trial that failed and recovered on a retry, and one stopped at a NaN or infinite metric."""
-    for trial in results.trials:
-        if trial.error_line:
-            retried = "" if trial.status == "ERROR" else " (recovered on a retry)"
-            print(f"error in {trial.name}{retried}: {trial.error_line}", file=stream)
-        non_finite = trial.non_finite(results.metric)
-        if non_finite:
-            print(f"{trial.name}: {non_finite}; stopped there, never chosen as best", file=stream)
-
-
 def budget(plan) -> str:
     """The planned budget in iterations, and the rungs where trials are stopped."""
+    from raytune_hpo.schedulers._rungs import describe
+
     lines = [f"budget: {plan.num_samples} trials"]
     if plan.max_t:
         lines[0] += f" x at most {plan.max_t} iterations = {plan.num_samples * plan.max_t} iterations at most"
-    options = plan.scheduler_settings
-    eta = options.get("reduction_factor", 3)
-    if plan.scheduler.name == "asha" and plan.max_t:
-        grace = options["grace_period"]
-        rungs, r = [], grace
-        while r < plan.max_t:
-            rungs.append(r)
-            r *= eta
-        lines.append(f"ASHA rungs at iterations {', '.join(str(int(x)) for x in rungs)}; "
-                     f"the top 1/{eta:g} of each rung goes on, up to {plan.max_t}")
-    elif plan.scheduler.name == "sha":
-        rungs = plan.scheduler_alg.plans()[0]
-        lines.append("SHA rungs: trials x iterations " + " -> ".join(f"{n} x {r}" for n, r in rungs))
-    elif plan.scheduler.name in ("hyperband", "bohb", "dehb"):
-        from raytune_hpo.schedulers._hyperband_li import describe
-
-        lines.extend(describe(plan.max_t, eta))
-    elif plan.scheduler.name == "hyperband_async" and plan.max_t:
-        import math
-
-        s_max = int(math.log(plan.max_t) / math.log(eta) + 1e-9)
-        for s in range(s_max, -1, -1):
-            n = math.ceil((s_max + 1) / (s + 1) * eta**s)
-            r = plan.max_t * eta ** (-s)
-            rungs = [f"{math.floor(n * eta ** -i)} x {r * eta ** i:g}" for i in range(s + 1)]
-            lines.append(f"Hyperband bracket s={s}: trials x iterations " + " -> ".join(rungs))
+    if plan.scheduler.rungs is not None:
+        lines.extend(describe(plan.scheduler.rungs, plan.scheduler_settings, plan.max_t, plan.trials))
     return "\n".join(lines)
 
 
@@ -372,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits with 2 on bad usage
     try:
         return args.handler(args)
-    except ConfigError as e:
+    except HPOError as e:
         print(f"raytune-hpo: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:

@@ -42,14 +42,15 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from raytune_hpo import space as hpo_space
+from raytune_hpo._options import did_you_mean
+from raytune_hpo._run_options import RunOptions
 from raytune_hpo.errors import ConfigError
 
-FIELDS = (
-    "name", "trainable", "metric", "mode", "searcher", "scheduler", "num_samples", "max_t",
-    "resources", "space", "storage", "seed", "max_concurrent", "max_failures", "time_budget_s",
-    "iteration_budget", "tracking",
-)
-REQUIRED = ("trainable", "metric", "space")
+# The file's fields are a run's options (the searcher's and scheduler's inside searcher and
+# scheduler), with the trainable and the space.
+_OPTIONS = RunOptions.table()
+FIELDS = ("trainable", "space", *(o.name for o in _OPTIONS if not o.name.endswith("_options")))
+REQUIRED = ("trainable", *(o.name for o in _OPTIONS if o.required), "space")
 # Each primitive and the arguments it takes, in order.
 PRIMITIVES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "uniform": (hpo_space.uniform, ("low", "high")),
@@ -205,7 +206,7 @@ def apply_override(data: dict, override: str) -> None:
 def check_fields(data: Mapping) -> None:
     for key in data:
         if key not in FIELDS:
-            raise ConfigError(f"{key}: unknown field{_did_you_mean(key, FIELDS)}")
+            raise ConfigError(f"{key}: unknown field{did_you_mean(key, FIELDS)}")
     for key in REQUIRED:
         if key not in data:
             raise ConfigError(f"{key}: missing; every experiment file names its {', '.join(REQUIRED)}")
@@ -238,7 +239,7 @@ def parse_space(raw: Mapping, path: str = "space") -> dict:
         elif isinstance(value, Mapping):
             (first, *others) = value
             if not others and difflib.get_close_matches(str(first), list(PRIMITIVES), n=1, cutoff=0.75):
-                raise ConfigError(f"{where}: unknown primitive {first!r}{_did_you_mean(first, PRIMITIVES)}")
+                raise ConfigError(f"{where}: unknown primitive {first!r}{did_you_mean(first, PRIMITIVES)}")
             out[key] = parse_space(value, where)
         else:
             out[key] = copy.deepcopy(value)
@@ -257,7 +258,7 @@ def import_trainable(reference: str, folder: str) -> Callable:
     except Exception as e:  # the user's module: any error in it is theirs to see, in one line
         cause = str(e).splitlines()[0] if str(e) else ""
         raise ConfigError(f"trainable: cannot import {module_name!r} ({type(e).__name__}: {cause})") from None
-    function = module
+    function: Any = module  # then each attribute on the way: anything, or None
     for part in function_name.split("."):
         function = getattr(function, part, None)
     if not callable(function):
@@ -292,8 +293,3 @@ def _named(value: Any, field: str) -> tuple[str | None, dict]:
         options = {k: v for k, v in value.items() if k != "name"}
         return value["name"], options
     raise ConfigError(f"{field}: must be a name or a mapping with a name, got {value!r}")
-
-
-def _did_you_mean(word: str, known) -> str:
-    close = difflib.get_close_matches(str(word), list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"

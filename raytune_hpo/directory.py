@@ -8,7 +8,7 @@ writer and its one reader, here.
     manifest.json              versions, git commit, sessions      raytune_hpo.manifest
     hpo.lock                   held while a process runs it        raytune_hpo._lock
     hpo.reserve                space held while it runs            raytune_hpo._stop
-    experiment_state-*.json    Ray Tune's snapshot, and its *.pkl  Ray Tune (copied in by raytune_hpo._controller)
+    experiment_state-*.json    Ray Tune's snapshot, and its *.pkl  Ray Tune (copied in by raytune_hpo._ray.controller)
     trial_<n>_<id>/            params.json, result.json            write_params, ResultFile / read_results
                                TensorBoard events, checkpoints     raytune_hpo.tracking, Ray Tune
 
@@ -47,13 +47,15 @@ import glob
 import json
 import math
 import os
+import pickle
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Mapping
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo._options import is_number
+from raytune_hpo.errors import ConfigError, DamagedExperiment
 
 META_FILE = "hpo.json"
 JOURNAL_FILE = "trials.jsonl"
@@ -107,7 +109,7 @@ def read_meta(path: str) -> dict:
             meta = json.load(f)
     except FileNotFoundError:
         if os.path.exists(os.path.join(path, JOURNAL_FILE)) or glob.glob(os.path.join(path, RAY_STATE_PATTERN)):
-            raise ConfigError(
+            raise DamagedExperiment(
                 f"{path!r}: {META_FILE} is missing, though trials were recorded; the experiment record is damaged"
             ) from None
         raise ConfigError(
@@ -115,10 +117,10 @@ def read_meta(path: str) -> dict:
             "give the directory hpo.run() created, storage/name"
         ) from None
     except (OSError, ValueError) as e:
-        raise ConfigError(f"{meta_path}: cannot be read ({e}); the experiment record is damaged") from None
+        raise DamagedExperiment(f"{meta_path}: cannot be read ({e}); the experiment record is damaged") from None
     missing = [key for key in _META_KEYS if not isinstance(meta, dict) or key not in meta]
     if missing:
-        raise ConfigError(f"{meta_path}: {', '.join(missing)} missing; the experiment record is damaged")
+        raise DamagedExperiment(f"{meta_path}: {', '.join(missing)} missing; the experiment record is damaged")
     if meta.get("format", 1) < FORMAT:
         raise ConfigError(
             f"{path!r} was written by raytune-hpo 0.1, before trials were journaled (no {JOURNAL_FILE}); "
@@ -154,13 +156,14 @@ def load_trainable(path: str, meta: Mapping[str, Any]) -> Callable:
         with open(os.path.join(path, TRAINABLE_FILE), "rb") as f:
             return cloudpickle.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
+        raise DamagedExperiment(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
     except Exception as e:  # an import error inside the user's module, most often; or the file cut short
         reason = (str(e).strip().splitlines() or [""])[0]
-        raise ConfigError(
-            f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
-            f"({type(e).__name__}: {reason})"
-        ) from None
+        message = (f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
+                   f"({type(e).__name__}: {reason})")
+        if isinstance(e, (EOFError, pickle.UnpicklingError)):
+            raise DamagedExperiment(f"{message}; the experiment record is damaged") from None
+        raise ConfigError(message) from None
 
 
 # -- files appended line by line -----------------------------------------------------------------
@@ -264,9 +267,9 @@ class EndSummary:
         self.non_finite: str | None = None
 
     def add(self, report: Mapping[str, Any]) -> None:
-        value = report.get(self.metric)
+        value: Any = report.get(self.metric)  # whatever the trainable reported; is_number checks it
         iteration = report.get("training_iteration", self.reports + 1)
-        if is_finite_number(value):
+        if is_number(value):
             if self.best is None or (value < self.best[1] if self.mode == "min" else value > self.best[1]):
                 self.best = (self.reports, float(value))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and self.non_finite is None:
@@ -293,7 +296,7 @@ class Journal:
         return {"path": self.path}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        type(self).__init__(self, state["path"])
 
     def write(self, event: str, **fields: Any) -> None:
         line = to_json({"event": event, "time": round(time.time(), 3), **fields}) + "\n"
@@ -354,7 +357,7 @@ def read_journal(path: str) -> JournalContents:
     """``trials.jsonl`` read back: every event in order, the last word on each trial winning."""
     journal_path = os.path.join(path, JOURNAL_FILE)
     if not os.path.exists(journal_path):
-        raise ConfigError(f"{path!r}: {JOURNAL_FILE} is missing; the experiment record is damaged")
+        raise DamagedExperiment(f"{path!r}: {JOURNAL_FILE} is missing; the experiment record is damaged")
     contents = JournalContents()
     trials = contents.trials
     for record in _lines(journal_path):
@@ -409,8 +412,4 @@ def read_ray_trials(path: str) -> dict[str, str]:
             trials[trial["trial_id"]] = trial["status"]
         return trials
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{state}: cannot be read ({e}); the experiment state is damaged") from None
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        raise DamagedExperiment(f"{state}: cannot be read ({e}); the experiment state is damaged") from None

@@ -1,21 +1,42 @@
-"""The project's error type for user mistakes, and how it is shown.
+"""The errors raytune-hpo raises on purpose, each with a message of one line.
 
-Every mistake a user can make in a space, a pairing, an option or a path raises
-:class:`ConfigError`: a ``ValueError`` whose message is one line naming the field and the fix.
-A script that lets one escape ends with that line on stderr and exit code 2, not a traceback:
-the hook below is installed when :mod:`raytune_hpo` is imported and handles only this type.
+    HPOError                      every one of them
+    ├── ConfigError (ValueError)  an input mistake: a space, a pairing, an option, a path;
+    │                             found before any trial runs
+    ├── StorageFull               the experiment's filesystem filled up (or turned read-only)
+    │                             while it ran; its state is saved: free space, then resume
+    ├── DamagedExperiment         an experiment directory whose record cannot be read back
+    └── SubmissionRefused         ``sbatch`` refused a job, or is not there
+
+A script gets them as ordinary exceptions; importing :mod:`raytune_hpo` changes no global
+state. The ``raytune-hpo`` command shows an :class:`HPOError` as that one line, exit status 2.
+:class:`Interrupted` is apart: a ``KeyboardInterrupt``, as the Ctrl-C that causes it most often.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import sys
-from types import TracebackType
+from typing import Any
 
 
-class ConfigError(ValueError):
-    """A user mistake, found before any trial runs. The message is one line."""
+class HPOError(Exception):
+    """An error of raytune-hpo's, its message one line saying what happened and what to do."""
+
+
+class ConfigError(HPOError, ValueError):
+    """A user mistake, found before any trial runs; the message names the field and the fix."""
+
+
+class StorageFull(HPOError):
+    """The experiment stopped because its storage filled up, its state saved; the message
+    says how to resume it."""
+
+
+class DamagedExperiment(HPOError):
+    """An experiment directory whose record (metadata, journal, Ray's state) cannot be read."""
+
+
+class SubmissionRefused(HPOError):
+    """SLURM's ``sbatch`` refused the job, or cannot be found."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -24,29 +45,6 @@ class Interrupted(KeyboardInterrupt):
     how far it got and how to finish it; ``results`` holds it as it stopped. A
     ``KeyboardInterrupt``: code that catches ``Exception`` lets it through, as it does Ctrl-C."""
 
-    def __init__(self, message: str, results):
+    def __init__(self, message: str, results: Any):
         super().__init__(message)
         self.results = results
-
-
-def _show_config_error(
-    exc_type: type[BaseException],
-    exc: BaseException,
-    tb: TracebackType | None,
-    _previous=sys.excepthook,
-) -> None:
-    if isinstance(exc, ConfigError):
-        print(f"raytune-hpo: error: {exc}", file=sys.stderr)
-        # An excepthook cannot choose the exit status (it is 1); run the exit handlers
-        # (Ray's shutdown among them) and leave with 2, the status of every bad-input exit.
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(2)
-    _previous(exc_type, exc, tb)
-
-
-def install_excepthook() -> None:
-    """Show an escaping :class:`ConfigError` as one line and exit with status 2."""
-    if sys.excepthook is not _show_config_error:
-        sys.excepthook = _show_config_error

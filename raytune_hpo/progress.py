@@ -15,26 +15,14 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ray.tune import Callback
-from ray.tune.progress_reporter import TrialProgressCallback
 
 from raytune_hpo.directory import JournalContents
 
-
-class NoRayTrialLines(TrialProgressCallback):
-    """In place of Ray Tune's own per-trial progress printer, which Ray adds to every run,
-    prints nothing below its verbosity 2, and keeps every trial it has seen (the last result
-    of each, and the trial itself): memory that grew with the experiment, for nothing."""
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        pass
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        pass
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        pass
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 
 class Progress(Callback):
@@ -43,7 +31,7 @@ class Progress(Callback):
         self.metric, self.mode, self.planned, self.max_t, self.every_s = metric, mode, planned, max_t, every_s
         self.best: tuple[float, str, dict] | None = None
         self.current: dict[str, int] = {}  # the trials started and not ended: their iterations
-        self._trials: dict[str, object] = {}  # and the trials themselves
+        self._trials: dict[str, Trial] = {}  # and the trials themselves
         self.done = self.errored = self.stopped_early = self.spent = 0
         self.most_iterations = 0
         for record in (before.trials.values() if before else ()):

@@ -25,10 +25,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from raytune_hpo._options import is_number, is_real
 from raytune_hpo.directory import (
     ERROR_FILE,
     TrialRecord,
-    is_finite_number,
     read_journal,
     read_meta,
     read_results,
@@ -119,7 +119,7 @@ class Trial:
         ended = self._ended
         if ended is not None and metric == self._metric and ended.best and ended.best[0] < len(self.history):
             return self.history[ended.best[0]]
-        scored = [r for r in self.history if is_finite_number(r.get(metric))]
+        scored = [r for r in self.history if is_number(r.get(metric))]
         if not scored:
             return None
         pick = min if mode == "min" else max
@@ -135,7 +135,7 @@ class Trial:
         own = kept(report)
         if own:
             return own
-        candidates = [r for r in self.history if kept(r) and is_finite_number(r.get(metric))]
+        candidates = [r for r in self.history if kept(r) and is_number(r.get(metric))]
         if not candidates:
             return None
         pick = min if mode == "min" else max
@@ -187,7 +187,7 @@ class Results:
         how = ("its driver stopped without saving (killed?)" if not stop else
                "its storage full" if stop.get("reason") == "out of space" else
                f"an error: {stop.get('error')}" if stop.get("reason") == "failed" else
-               _SIGNALS.get(stop.get("signal"), f"signal {stop.get('signal')}"))
+               _SIGNALS.get(stop.get("signal", ""), f"signal {stop.get('signal')}"))
         ended = sum(t.status in ("TERMINATED", "ERROR") for t in self.trials)
         planned = f" of {self.planned_trials}" if self.planned_trials else ""
         best = self.best_trial
@@ -198,17 +198,23 @@ class Results:
     @functools.cached_property
     def best_trial(self) -> Trial | None:
         """The trial whose best report is the best."""
-        scored = [(t, t.best_value(self.metric, self.mode)) for t in self.trials]
-        scored = [(t, v) for t, v in scored if v is not None]
+        scored = [(t, v) for t in self.trials if (v := t.best_value(self.metric, self.mode)) is not None]
         if not scored:
             return None
         pick = min if self.mode == "min" else max
         return pick(scored, key=lambda tv: tv[1])[0]
 
     @property
-    def _best_report(self) -> dict | None:
+    def _best(self) -> tuple[Trial, dict] | None:
+        """The best trial and its best report."""
         trial = self.best_trial
-        return trial.best_report(self.metric, self.mode) if trial else None
+        report = trial.best_report(self.metric, self.mode) if trial else None
+        return None if trial is None or report is None else (trial, report)
+
+    @property
+    def _best_report(self) -> dict | None:
+        best = self._best
+        return best[1] if best else None
 
     @property
     def best_metrics(self) -> dict | None:
@@ -219,16 +225,20 @@ class Results:
 
     @property
     def best_config(self) -> dict | None:
-        report = self._best_report
-        return None if report is None else report.get("config", self.best_trial.config)
+        best = self._best
+        if best is None:
+            return None
+        trial, report = best
+        return report.get("config", trial.config)
 
     @property
     def best_checkpoint(self) -> dict | None:
         """The checkpoint dict of the best report (see the module's docstring), loaded."""
-        report = self._best_report
-        if report is None:
+        best = self._best
+        if best is None:
             return None
-        path = self.best_trial.checkpoint_path(report, self.metric, self.mode)
+        trial, report = best
+        path = trial.checkpoint_path(report, self.metric, self.mode)
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
@@ -294,9 +304,9 @@ RAY_FIELDS = frozenset({
 
 
 def is_metric(key: str, value: Any) -> bool:
-    return key not in RAY_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool)
+    return key not in RAY_FIELDS and is_real(value)
 
 
 def is_non_finite(value: Any) -> bool:
     """A number that is NaN or infinite (a missing or non-numeric value is not)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value)
+    return is_real(value) and not is_number(value)

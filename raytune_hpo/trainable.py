@@ -59,9 +59,9 @@ _local_trial: LocalTrial | None = None
 
 
 def _in_trial() -> bool:
-    from ray.train._internal.session import get_session
+    from raytune_hpo._ray.controller import in_trial  # imports Ray: not at raytune_hpo's import
 
-    return get_session() is not None
+    return in_trial()
 
 
 def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:

@@ -74,7 +74,7 @@ def ray_cluster():
     """A real Ray, started once; its address lets subprocesses join it."""
     import ray
 
-    from raytune_hpo.runner import init_ray
+    from raytune_hpo._ray.session import init_ray
 
     init_ray(num_cpus=2)
     yield ray.get_runtime_context().gcs_address

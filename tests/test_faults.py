@@ -269,7 +269,7 @@ def heavy(config: dict) -> None:
 @pytest.mark.root
 def test_a_disk_filling_up_stops_the_experiment_with_its_state_saved_and_resume_finishes_it(ray_cluster, tmpfs):
     storage = tmpfs("size=40m")  # 8 MiB above the 32 kept: room for the checkpoints of 3 or 4 trials of 8
-    with pytest.raises(hpo.ConfigError) as stopped:
+    with pytest.raises(hpo.StorageFull) as stopped:
         hpo.run(heavy, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=8, max_concurrent=2, seed=0,
                 storage=storage, name="full", verbose=0)
     path = os.path.join(storage, "full")
@@ -301,7 +301,7 @@ def burst(config: dict) -> None:
 @pytest.mark.root
 def test_a_disk_filled_at_once_fails_one_trial_stops_cleanly_and_resume_reruns_it(ray_cluster, tmpfs):
     storage = tmpfs("size=40m")  # 24 MiB free besides the reserve: the first checkpoint, 30 MiB, fails
-    with pytest.raises(hpo.ConfigError) as stopped:
+    with pytest.raises(hpo.StorageFull) as stopped:
         hpo.run(burst, {"x": hpo.uniform(0, 1), "mib": 30}, metric="loss", num_samples=2, max_concurrent=1,
                 seed=0, storage=storage, name="burst", verbose=0)
     path = os.path.join(storage, "burst")
@@ -407,8 +407,11 @@ def test_a_damaged_experiment_directory_is_told_in_one_line_by_load_resume_and_c
         if message is None:
             assert len(call(path).trials) == 2
             continue
-        with pytest.raises(hpo.ConfigError) as told:
+        with pytest.raises(hpo.HPOError) as told:
             call(path)
+        # A record that cannot be read is a DamagedExperiment; a directory that is not one, or
+        # one of another version, a ConfigError.
+        assert isinstance(told.value, hpo.DamagedExperiment) == ("is damaged" in str(told.value)), type(told.value)
         assert message in one_line(told.value), (command, str(told.value))
         assert main([command, path]) == 2
         assert capsys.readouterr().err == f"raytune-hpo: error: {told.value}\n", command

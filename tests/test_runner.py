@@ -81,17 +81,6 @@ def test_an_existing_experiment_is_not_overwritten(ray_cluster, storage):
     assert len(hpo.load(first.path).trials) == 2
 
 
-def test_a_script_with_a_bad_space_ends_with_one_line_and_exit_code_2(tmp_path):
-    script = tmp_path / "bad.py"
-    script.write_text(textwrap.dedent("""
-        import raytune_hpo as hpo
-        hpo.run(lambda config: None, {"lr": hpo.loguniform(0, 1)}, metric="loss")
-    """))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr == "raytune-hpo: error: space.lr: log-scaled bounds must be > 0, got low=0\n"
-
-
 def test_resume_after_the_driver_was_killed_loses_and_reruns_nothing(ray_cluster, storage, tmp_path):
     ledger = tmp_path / "ledger.txt"
     path = os.path.join(storage, "killed")

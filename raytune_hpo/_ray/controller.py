@@ -80,11 +80,12 @@ class ControllerHooks:
 
     def on_trial_add(self, tune_controller, trial) -> None:
         self._session(tune_controller).added(trial)
-        super().on_trial_add(tune_controller, trial)
+        # A mixin: the TrialScheduler it is mixed into, next in the MRO, has the method.
+        super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
 
     def choose_trial_to_run(self, tune_controller):
         self.prepare(tune_controller)
-        return super().choose_trial_to_run(tune_controller)
+        return super().choose_trial_to_run(tune_controller)  # type: ignore[misc]  # as on_trial_add's
 
     def prepare(self, tune_controller) -> None:
         """Before the controller starts trials, at every step: finish what resume reconciled,
@@ -200,16 +201,18 @@ def fit(tuner) -> None:
     from ray.tune import registry
     from ray.tune.execution import tune_controller
 
+    # Ray's registry and its placement group manager swapped for ours during the fit, and back:
+    # a deliberate patch of Ray's internals, hence the ignores.
     original = registry._global_registry, tune_controller.PlacementGroupResourceManager
-    registry._global_registry = _RegistryOnce(original[0])
-    tune_controller.PlacementGroupResourceManager = CreatedPlacementGroupsRemoved
+    registry._global_registry = _RegistryOnce(original[0])  # type: ignore[assignment]
+    tune_controller.PlacementGroupResourceManager = CreatedPlacementGroupsRemoved  # type: ignore[misc]
     try:
         tuner.fit()
     except RuntimeError as e:
         if "without setting `trial_dir_name`" not in str(e):
             raise
     finally:
-        registry._global_registry, tune_controller.PlacementGroupResourceManager = original
+        registry._global_registry, tune_controller.PlacementGroupResourceManager = original  # type: ignore[misc]
 
 
 class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):

@@ -92,7 +92,7 @@ def measure_all(settings: Sequence[str], repeats: int, trials: int, trial_second
 
     import ray
 
-    from raytune_hpo.runner import init_ray
+    from raytune_hpo._ray.session import init_ray
 
     if not ray.is_initialized():
         init_ray()
@@ -202,7 +202,7 @@ def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: fl
            storage: str) -> Run:
     """In the child process: warm up, then the timed run."""
     from raytune_hpo.directory import read_journal
-    from raytune_hpo.runner import init_ray
+    from raytune_hpo._ray.session import init_ray
 
     init_ray(address=os.environ["RAY_ADDRESS"])
     tag = f"{setting.replace(' ', '-').replace('=', '-')}-{repeat}"

@@ -141,7 +141,7 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
     from ray.tune.search.bohb import TuneBOHB
 
     from raytune_hpo._budget import IterationBudget
-    from raytune_hpo._controller import fit
+    from raytune_hpo._ray.controller import fit
     from raytune_hpo.directory import read_results
     from raytune_hpo.searchers._bohb import to_configspace
     from raytune_hpo.space import Space
@@ -276,7 +276,7 @@ def optimizers(
     and the table. Runs already in ``out/runs.jsonl`` are read back, not run again."""
     import ray
 
-    from raytune_hpo.runner import init_ray
+    from raytune_hpo._ray.session import init_ray
 
     suite = problems()
     problem_names = list(problem_names or suite)

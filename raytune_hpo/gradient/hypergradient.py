@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad
 
+from raytune_hpo._options import is_int
 from raytune_hpo.errors import ConfigError
 
 TUNABLE = ("lr", "weight_decay", "momentum")
@@ -106,7 +107,7 @@ class HyperGradient:
             if not ok:
                 need = "in (0, 1)" if name == "momentum" else "> 0 (it is tuned in log space)"
                 raise ConfigError(f"hyperparams.{name}: must be {need}, got {value!r}")
-        if not isinstance(unroll, int) or isinstance(unroll, bool) or unroll < 1:
+        if not is_int(unroll) or unroll < 1:
             raise ConfigError(f"unroll: must be a positive integer, got {unroll!r}")
         if per_layer_decay and "weight_decay" not in hyperparams:
             raise ConfigError("per_layer_decay: needs weight_decay in hyperparams")
@@ -143,8 +144,11 @@ class HyperGradient:
 
     def _hyper(self, raw: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         """lr, momentum (scalars) and the weight decay of each parameter, from raw values."""
-        values = {n: (_decode(n, raw[n]) if n in raw else self.fixed[n]) for n in TUNABLE}
+        values: dict[str, torch.Tensor | float] = {
+            n: (_decode(n, raw[n]) if n in raw else self.fixed[n]) for n in TUNABLE
+        }
         wd = values["weight_decay"]
+        decay: dict[str, torch.Tensor | float]  # a tensor where tuned, else the fixed value
         if isinstance(wd, torch.Tensor):
             if self.per_layer_decay:
                 decay = {n: wd[self.layers.index(_layer(n))] for n in self.names}

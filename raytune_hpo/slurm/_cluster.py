@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import overload
 
 from raytune_hpo.slurm._allocation import Allocation
 from raytune_hpo.slurm._network import free_ports, interface_ip, route_ip
@@ -95,6 +96,11 @@ class RayNode:
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **auth_environment(self.rendezvous), "RAY_USAGE_STATS_ENABLED": "0"}
+
+    @overload
+    def start(self, head_address: None) -> str: ...
+    @overload
+    def start(self, head_address: str) -> None: ...
 
     def start(self, head_address: str | None) -> str | None:
         """Start Ray (the head when ``head_address`` is None); the head's GCS address."""
@@ -218,10 +224,11 @@ def _wait_for_gcs(node: RayNode, address: str, deadline: float) -> None:
 
 def _drive(allocation: Allocation, experiment, address: str, join_timeout: float) -> tuple[int, int]:
     """Run or resume the experiment: its exit status and how many trials it left unfinished."""
-    from raytune_hpo.cli import summary
+    from raytune_hpo._summary import summary
     from raytune_hpo.directory import META_FILE
     from raytune_hpo.errors import Interrupted
-    from raytune_hpo.runner import init_ray, resume
+    from raytune_hpo._ray.session import init_ray
+    from raytune_hpo.runner import resume
 
     init_ray(address=address)
     missing = _wait_for_nodes(allocation, deadline=time.monotonic() + join_timeout)

@@ -61,7 +61,8 @@ def ports_in_block(block: int, node_index: int) -> Ports:
     local = node_index % NODES_PER_HOST
     fixed = base + 10 + 10 * local
     workers = base + 100 + WORKER_PORTS * local
-    return Ports(base, base + 1, *range(fixed, fixed + 6), workers, workers + WORKER_PORTS - 1)
+    return Ports(base, base + 1, fixed, fixed + 1, fixed + 2, fixed + 3, fixed + 4, fixed + 5,
+                 workers, workers + WORKER_PORTS - 1)
 
 
 def free_ports(job_id: int, node_index: int, ip: str) -> tuple[Ports, int]:

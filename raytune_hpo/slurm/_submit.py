@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from raytune_hpo.errors import ConfigError
+from raytune_hpo.errors import ConfigError, SubmissionRefused
 from raytune_hpo.slurm._profiles import load_profile
 from raytune_hpo.slurm._sbatch import LOG_NAME, make_job, render
 
@@ -39,7 +39,7 @@ def submit(job, script: str) -> tuple[int, str]:
     """Write the script into the experiment's ``slurm/`` folder and ``sbatch`` it: the job id and
     the script's path."""
     if shutil.which("sbatch") is None:
-        raise ConfigError("sbatch: not found on this machine; submit from a SLURM login node, "
+        raise SubmissionRefused("sbatch: not found on this machine; submit from a SLURM login node, "
                           "or use --dry-run to see the script")
     folder = os.path.join(job.experiment_dir, "slurm")
     os.makedirs(folder, exist_ok=True)
@@ -49,7 +49,7 @@ def submit(job, script: str) -> tuple[int, str]:
     done = subprocess.run(["sbatch", "--parsable", path], capture_output=True, text=True)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise ConfigError(f"sbatch refused the job: {reason} (script kept in {path})")
+        raise SubmissionRefused(f"sbatch refused the job: {reason} (script kept in {path})")
     return int(done.stdout.strip().split(";")[0]), path
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from raytune_hpo.directory import is_finite_number
+from raytune_hpo._options import is_number
 from raytune_hpo.results import Results
 
 
@@ -35,8 +36,8 @@ def best_so_far(results: Results) -> BestSoFar:
     better = min if results.mode == "min" else max
     best, trace = math.nan, BestSoFar([], [], [])
     for count, (timestamp, _, _, report) in enumerate(reports, start=1):
-        value = report.get(results.metric)
-        if is_finite_number(value):
+        value: Any = report.get(results.metric)  # whatever was reported; is_number checks it
+        if is_number(value):
             best = value if math.isnan(best) else better(best, value)
         trace.iterations.append(count)
         trace.seconds.append(max(timestamp - start, 0.0))

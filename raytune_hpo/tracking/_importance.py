@@ -59,13 +59,15 @@ def importance(params: list[Parameter], objective: list[float], metric: str, mod
     try:
         import optuna
     except ImportError:
-        found = _forest(params, objective, rows)
+        method, scores = _forest(params, objective, rows)
     else:
-        found = _fanova(optuna, params, objective, rows, mode)
-    return Importance(found.method + sampled, found.scores)
+        method, scores = _fanova(optuna, params, objective, rows, mode)
+    return Importance(method + sampled, scores)
 
 
-def _fanova(optuna, params: list[Parameter], objective: list[float], rows: list[int], mode: str) -> Importance:
+def _fanova(optuna, params: list[Parameter], objective: list[float], rows: list[int],
+            mode: str) -> tuple[str, dict[str, float]]:
+    """The method's name and each parameter's share, largest first."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     def distribution(p: Parameter):
@@ -99,10 +101,11 @@ def _fanova(optuna, params: list[Parameter], objective: list[float], rows: list[
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
-    return Importance("fANOVA (Optuna's FanovaImportanceEvaluator)", _largest_first(scores))
+    return "fANOVA (Optuna's FanovaImportanceEvaluator)", _largest_first(scores)
 
 
-def _forest(params: list[Parameter], objective: list[float], rows: list[int]) -> Importance:
+def _forest(params: list[Parameter], objective: list[float], rows: list[int]) -> tuple[str, dict[str, float]]:
+    """The method's name and each parameter's share, largest first."""
     from sklearn.ensemble import RandomForestRegressor
 
     positions = [p.positions() for p in params]
@@ -110,7 +113,7 @@ def _forest(params: list[Parameter], objective: list[float], rows: list[int]) ->
     forest = RandomForestRegressor(n_estimators=64, random_state=SEED)
     forest.fit(features, [objective[i] for i in rows])
     scores = dict(zip((p.name for p in params), (float(s) for s in forest.feature_importances_)))
-    return Importance(
+    return (
         "random-forest impurity importance (scikit-learn; Optuna, for fANOVA, is not installed)",
         _largest_first(scores),
     )

@@ -57,7 +57,7 @@ def exploits(results: Results) -> list[Exploit]:
         receiver_id = receiver.trial_id if receiver else receiver_tag
         iteration, donor_iteration = logged_iteration + 1, logged_donor_iteration
         handover = _handover(receiver, new, searched_to.get(receiver_id, 1)) if receiver else None
-        if handover is not None:  # else the receiver reported nothing after it: Ray's numbers
+        if receiver and handover is not None:  # else the receiver reported nothing after it: Ray's numbers
             searched_to[receiver_id] = handover + 1
             iteration = receiver.history[handover - 1].get("training_iteration", iteration)
             donor_iteration = receiver.history[handover].get("training_iteration", donor_iteration + 1) - 1

@@ -14,11 +14,14 @@ Example (``tracking=`` of :func:`raytune_hpo.run`, or ``tracking:`` in an experi
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ray.tune import Callback
 
 from raytune_hpo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 OPTIONS = ("tracking_uri", "experiment")
 EXPERIMENT_TAG = "raytune_hpo.experiment"
@@ -48,14 +51,14 @@ class MLflowLog(Callback):
         self.experiment_name = experiment_name  # raytune-hpo's, tagged on every run
         self.tracking_uri = tracking_uri
         self.mlflow_experiment = experiment or experiment_name
-        self._client = None
+        self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._runs: dict[str, str] = {}
 
     def __getstate__(self) -> dict:  # pickled with the Tuner: the client stays behind
         return {**self.__dict__, "_client": None, "_experiment_id": None, "_runs": {}}
 
-    def _connect(self):
+    def _connect(self) -> MlflowClient:
         if self._client is None:
             from mlflow import MlflowClient
 
@@ -69,13 +72,15 @@ class MLflowLog(Callback):
         run_id = self._runs.get(trial.trial_id)
         if run_id is None:
             client = self._connect()
-            found = client.search_runs([self._experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'",
+            experiment_id = self._experiment_id
+            assert experiment_id is not None  # set by _connect, with the client
+            found = client.search_runs([experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'",
                                        max_results=1)
             if found:
                 run_id = found[0].info.run_id
             else:
                 tags = {EXPERIMENT_TAG: self.experiment_name, TRIAL_TAG: trial.trial_id}
-                run_id = client.create_run(self._experiment_id, tags=tags, run_name=str(trial)).info.run_id
+                run_id = client.create_run(experiment_id, tags=tags, run_name=str(trial)).info.run_id
             self._runs[trial.trial_id] = run_id
         return run_id
 

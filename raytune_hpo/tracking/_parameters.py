@@ -10,9 +10,10 @@ other a category; positive numbers spanning two decades or more are on a log sca
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
+
+from raytune_hpo._options import is_real
 
 CONFIG_PREFIX = "config."
 LOG_SPAN = 100.0  # max / min from which positive values are shown on a log scale
@@ -59,7 +60,7 @@ def parameters(frame) -> list[Parameter]:
         if len({label(v) for v in present}) < 2:
             continue
         name = column[len(CONFIG_PREFIX):]
-        if all(_is_number(v) for v in present):
+        if all(is_real(v) for v in present):
             integer = all(float(v).is_integer() for v in present)
             log = min(present) > 0 and max(present) / min(present) >= LOG_SPAN
             found.append(Parameter(name, values, None, integer, log))
@@ -78,10 +79,6 @@ def constants(frame) -> dict[str, Any]:
             if present and len({label(v) for v in present}) == 1:
                 found[column[len(CONFIG_PREFIX):]] = present[0]
     return found
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _missing(value: Any) -> bool:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 from raytune_hpo._library import require
-from raytune_hpo.directory import is_finite_number
+from raytune_hpo._options import is_number
 from raytune_hpo.results import Results, Trial
 from raytune_hpo.tracking._best_so_far import BestSoFar
 from raytune_hpo.tracking._importance import Importance
@@ -54,9 +54,10 @@ def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
     fig = _figure(9, 4.5)
     ax = fig.subplots()
     colour = _colours(fig, ax, [_best(t, results) for t in results.trials], metric, results.mode)
-    lines, line_colours, crosses, cross_colours, circles = [], [], [], [], []
+    lines: list[list[tuple[Any, Any]]] = []  # (iteration, value) points, as the reports have them
+    line_colours, crosses, cross_colours, circles = [], [], [], []
     for t in results.trials:
-        reports = [r for r in t.history if is_finite_number(r.get(metric))]
+        reports = [r for r in t.history if is_number(r.get(metric))]
         if not reports:
             continue
         c = colour(_best(t, results))
@@ -182,12 +183,12 @@ def _segments(reports: list[dict]) -> list[list[dict]]:
     return segments
 
 
-def _is_log(values: Sequence[float]) -> bool:
-    finite = [v for v in values if is_finite_number(v)]
+def _is_log(values: Sequence[Any]) -> bool:  # its finite numbers count; anything else is skipped
+    finite = [v for v in values if is_number(v)]
     return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= LOG_SPAN
 
 
-def _scale(ax, values: Sequence[float]) -> None:
+def _scale(ax, values: Sequence[Any]) -> None:
     if _is_log(values):
         ax.set_yscale("log")
 

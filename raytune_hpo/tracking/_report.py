@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-import numbers
 import os
 import sys
 import time
 from typing import Any, Iterable, Sequence
 
+from raytune_hpo._options import is_real
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.results import Results
 from raytune_hpo.space import display, flatten
@@ -25,11 +25,10 @@ from raytune_hpo.tracking._best_so_far import best_so_far
 from raytune_hpo.tracking._importance import importance
 from raytune_hpo.tracking._lineage import EXPLOITS_FILE, exploits
 from raytune_hpo.tracking._parameters import constants, label, parameters
-from raytune_hpo.tracking._rungs import SUCCESSIVE_HALVING, horizon, rungs, stopped_early
+from raytune_hpo.tracking._rungs import horizon, rungs, scheduler_info, stopped_early
 
 REPORT_FILE = "report.html"
 COMPARISON_FILE = "comparison.html"
-PBT_SCHEDULERS = frozenset({"pbt", "pb2"})
 PLOTS = ("best_so_far.png", "learning_curves.png", "parallel_coordinates.png", "importance.png")
 
 _STYLE = """
@@ -152,12 +151,12 @@ def _summary(results: Results) -> str:
         f"written {time.strftime('%Y-%m-%d %H:%M:%S')}",
     ]
     text = f"<h1>{_e(results.name)}</h1><p class='meta'>{_e(' · '.join(facts))}<br>{_e(results.path)}</p>"
-    best = results.best_metrics
-    if best is not None:
+    best, trial, config = results.best_metrics, results.best_trial, results.best_config
+    if best is not None and trial is not None and config is not None:  # all or none: the best trial's best report
         text += (
             f"<p>Best {_e(results.metric)}: <b>{_e(_number(best[results.metric]))}</b> by "
-            f"{_e(results.best_trial.trial_id)} at iteration {_e(best.get('training_iteration'))}, "
-            f"with {_e(_configuration(results.best_config))}.</p>"
+            f"{_e(trial.trial_id)} at iteration {_e(best.get('training_iteration'))}, "
+            f"with {_e(_configuration(config))}.</p>"
         )
     return text
 
@@ -210,7 +209,7 @@ def _learning_curves_section(results: Results, stopped: set[str], plots: dict[st
     caption = "Every trial's " + _e(results.metric) + " at each training iteration."
     if stopped:
         caption += f" An x marks where the scheduler stopped a trial ({len(stopped)} of {len(results.trials)})."
-    if results.meta.get("scheduler") in PBT_SCHEDULERS:
+    if _exploits(results):
         caption += " A line breaks where its trial went on from another trial's checkpoint (see the lineage)."
     return "<h2>Learning curves</h2>" + _figure("learning_curves.png", plots, caption)
 
@@ -243,9 +242,15 @@ def _importance_section(params, objective: list[float], results: Results, plots:
     )
 
 
+def _exploits(results: Results) -> bool:
+    """Whether the scheduler hands one trial's weights to another (PBT, PB2)."""
+    info = scheduler_info(results)
+    return info is not None and info.needs_checkpoints
+
+
 def _scheduler_section(results: Results) -> str:
-    scheduler = results.meta.get("scheduler")
-    if scheduler in SUCCESSIVE_HALVING:
+    scheduler, info = results.meta.get("scheduler"), scheduler_info(results)
+    if info is not None and info.rungs is not None:
         found = rungs(results)
         text = "<h2>Rungs</h2>"
         if not found:
@@ -257,19 +262,19 @@ def _scheduler_section(results: Results) -> str:
             f"the horizon, {horizon(results)} iterations.</p>"
             + _table(["rung (iteration)", "trials that reached it", "stopped there"], rows, table_id="rungs")
         )
-    if scheduler in PBT_SCHEDULERS:
-        found = exploits(results)
+    if _exploits(results):
+        copies = exploits(results)
         text = "<h2>Lineage</h2>"
-        if not found:
+        if not copies:
             return text + f"<p class='note'>No trial copied another ({EXPLOITS_FILE} holds no exploit).</p>"
         rows = [
             _row([x.iteration, x.receiver, x.donor, x.donor_iteration,
                   "; ".join(f"{k}: {_number(a)} → {_number(b)}" for k, (a, b) in x.changes.items()) or "none"])
-            for x in found
+            for x in copies
         ]
         return text + (
             f"<p class='note'>Each exploit: a trial in the bottom quantile continued from the checkpoint of "
-            f"one in the top quantile, with that trial's hyperparameters explored ({len(found)} exploits).</p>"
+            f"one in the top quantile, with that trial's hyperparameters explored ({len(copies)} exploits).</p>"
             + _table(["at iteration", "trial", "copied trial", "from its iteration",
                       "hyperparameters (copied → explored)"], rows, table_id="lineage")
         )
@@ -291,7 +296,7 @@ def _table(header: list[str], rows: list[str], table_id: str | None = None) -> s
 def _row(cells: list[Any], kind: str | None = None, title: str | None = None) -> str:
     attributes = (f" class='{kind}'" if kind else "") + (f" title='{_e(title)}'" if title else "")
     tds = "".join(
-        f"<td>{_e(_number(c))}</td>" if _is_number(c) else f"<td class='text'>{_e(_text(c))}</td>" for c in cells
+        f"<td>{_e(_number(c))}</td>" if is_real(c) else f"<td class='text'>{_e(_text(c))}</td>" for c in cells
     )
     return f"<tr{attributes}>{tds}</tr>"
 
@@ -300,12 +305,8 @@ def _configuration(config: dict) -> str:
     return ", ".join(f"{display(k)} = {_number(v)}" for k, v in flatten(config).items())
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _number(value: Any) -> str:
-    if isinstance(value, bool) or not _is_number(value):
+    if isinstance(value, bool) or not is_real(value):
         return _text(value)
     if isinstance(value, float) and math.isnan(value):
         return ""

@@ -3,6 +3,8 @@ same seed gives the same configurations; options are checked by name."""
 
 from __future__ import annotations
 
+import random
+import statistics
 import sys
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo.schedulers import REGISTRY as SCHEDULERS
 from raytune_hpo.searchers import REGISTRY as SEARCHERS
-from tests.helpers import BOWL_SPACE, bowl, multi_fidelity_bowl
+from tests.helpers import BOWL_SPACE, bowl, build_searcher, multi_fidelity_bowl
+from tests.helpers import drive_searcher as drive
 
 GRID_SPACE = {"x": hpo.grid([0.1, 0.7]), "opt": {"lr": hpo.choice([1e-3, 1e-2]), "name": "sgd"},
               "kind": hpo.choice(["a", "b"]), "n": 3, "iterations": 3}
@@ -44,7 +47,7 @@ def test_every_searcher_and_scheduler_is_paired_somewhere():
 
 
 @pytest.mark.parametrize(("searcher", "scheduler"), pairings())
-def test_pairing_runs_and_finds_the_good_region(ray_cluster, storage, searcher, scheduler):
+def test_pairing_runs_every_trial_and_reports_its_best(ray_cluster, storage, searcher, scheduler):
     space = GRID_SPACE if searcher == "grid" else BOWL_SPACE
     res = hpo.run(
         multi_fidelity_bowl, space, metric="loss", mode="min", searcher=searcher,
@@ -58,16 +61,37 @@ def test_pairing_runs_and_finds_the_good_region(ray_cluster, storage, searcher, 
     if searcher == "grid":
         assert best["x"] == 0.7 and best["opt"]["lr"] == 1e-2 and best["kind"] == "b"
     else:
-        # A sanity check only, which cannot tell a searcher from random search: 21 % of random
-        # configurations of this space score under 0.6, and 16 random trials find one 97.8 % of
-        # the time (Monte Carlo, 200,000 runs). Over 30 trials and seeds 0-4 (driven without Ray)
-        # TPE's median best is 0.107 and Optuna's 0.045, where random search's 16-trial median
-        # is 0.21: too close for a threshold that random search misses and they reliably meet.
+        # A sanity check that the best is a configuration that ran, not a comparison with
+        # random search (16 random trials find a loss under 0.6 97.8 % of the time): that is
+        # test_model_based_searchers_beat_random_search.
         assert bowl(best) < 0.6, best
     assert best["opt"]["name"] == "sgd" and best["iterations"] == (3 if searcher == "grid" else 9)
     assert res.best_metrics["loss"] == pytest.approx(bowl(best) + 1.0 / res.best_metrics["training_iteration"])
     if scheduler in ("asha", "hyperband", "bohb", "dehb", "median") and searcher != "grid":
         assert min(t.iterations for t in res.trials) < 9, "the scheduler stopped no trial early"
+
+
+def random_search_best(seed: int, trials: int) -> float:
+    """The best ``bowl`` of ``trials`` configurations drawn uniformly from BOWL_SPACE."""
+    draw = random.Random(seed)
+    return min(bowl({"x": draw.random(), "opt": {"lr": 10 ** draw.uniform(-4, 0)}, "kind": draw.choice("abc"),
+                     "n": draw.randrange(1, 6)}) for _ in range(trials))
+
+
+def test_the_random_search_baseline_is_as_computed():
+    """The baseline below: random search's median best of 30 trials is about 0.14."""
+    assert 0.12 < statistics.median(random_search_best(seed, 30) for seed in range(2000)) < 0.16
+
+
+@pytest.mark.parametrize("searcher", ["tpe", "optuna"])
+def test_model_based_searchers_beat_random_search(searcher):
+    """30 trials from 8 random ones, seeds 0-9, driven without Ray: the median of the ten best
+    losses is under 0.07, half random search's (0.143). Ten random searches of 30 trials have a
+    median best under 0.07 1.0 % of the time (Monte Carlo, 40,000 sets of ten): a searcher no
+    better than random fails this. Measured: TPE 0.058, Optuna's TPE 0.019."""
+    bests = [min(bowl(c) for c in drive(build_searcher(searcher, seed=seed, n_initial_points=8), 30))
+             for seed in range(10)]
+    assert statistics.median(bests) < 0.07, sorted(bests)
 
 
 # Options that make each searcher leave its random start within 10 trials.
