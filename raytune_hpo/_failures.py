@@ -19,8 +19,10 @@ STORAGE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 def _resume_command(path: str, failed: int) -> str:
     if not failed:
         return f"hpo.resume({path!r}) (raytune-hpo resume {path})"
-    return (f"hpo.resume({path!r}, retry_errored=True) (raytune-hpo resume {path} --retry-errored), "
-            f"which also reruns its {failed} failed trials")
+    return (
+        f"hpo.resume({path!r}, retry_errored=True) (raytune-hpo resume {path} --retry-errored), "
+        f"which also reruns its {failed} failed trials"
+    )
 
 
 def out_of_space(path: str, free: int, failed: int) -> StorageFull:
@@ -50,8 +52,11 @@ def metric_missing(error: Exception, path: str, metric: str) -> ConfigError | No
     cause = error.__context__
     if not isinstance(cause, ValueError) or "did not include the specified metric" not in str(cause):
         return None
-    reported = [k for k in re.findall(r"'([^']+)': ", str(cause).partition("Result: ")[2])
-                if k not in RAY_FIELDS and not k.startswith("config/")]
+    reported = [
+        k
+        for k in re.findall(r"'([^']+)': ", str(cause).partition("Result: ")[2])
+        if k not in RAY_FIELDS and not k.startswith("config/")
+    ]
     return ConfigError(
         f"metric: a trial reported {', '.join(reported) or 'nothing'} but not {metric!r}; every "
         f"hpo.report() must include {metric}=..., or set metric to a name reported; the experiment "

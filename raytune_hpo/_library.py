@@ -23,9 +23,7 @@ def lookup(registry: Mapping[str, Any], field: str, name: Any):
     try:
         return registry[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"{field}: unknown name {name!r}; choose one of {', '.join(registry)}"
-        ) from None
+        raise ConfigError(f"{field}: unknown name {name!r}; choose one of {', '.join(registry)}") from None
 
 
 def require(module: str, extra: str, user: str):
@@ -33,9 +31,7 @@ def require(module: str, extra: str, user: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(
-            f"{user} needs the {module} package: pip install 'raytune-hpo[{extra}]'"
-        ) from None
+        raise ConfigError(f"{user} needs the {module} package: pip install 'raytune-hpo[{extra}]'") from None
 
 
 def library_options(
@@ -52,7 +48,8 @@ def library_options(
     refused in one line naming the field (``searcher_options.gamma``) and the valid names."""
     aliases = dict(aliases or {})
     accepted = [
-        name for name, p in inspect.signature(target).parameters.items()
+        name
+        for name, p in inspect.signature(target).parameters.items()
         if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in reserved
     ]
     kwargs = {}

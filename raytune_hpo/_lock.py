@@ -18,7 +18,7 @@ import os
 import socket
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from raytune_hpo.directory import LOCK_FILE
 from raytune_hpo.errors import ConfigError
@@ -36,13 +36,14 @@ def experiment_lock(path: str) -> Iterator[None]:
         os.makedirs(path, exist_ok=True)
         descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise ConfigError(f"{path!r}: cannot write the lock file {LOCK_FILE} ({e.strerror}); "
-                          "the experiment directory must be writable") from None
+        raise ConfigError(
+            f"{path!r}: cannot write the lock file {LOCK_FILE} ({e.strerror}); "
+            "the experiment directory must be writable"
+        ) from None
     try:
         locked = _acquire(descriptor, path)
         if locked:
-            owner = {"pid": os.getpid(), "host": socket.gethostname(),
-                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             os.ftruncate(descriptor, 0)
             os.pwrite(descriptor, json.dumps(owner).encode(), 0)
         try:
@@ -67,8 +68,11 @@ def _acquire(descriptor: int, path: str) -> bool:
     except OSError as e:
         if e.errno not in _NO_LOCKING:
             raise
-        print(f"raytune-hpo: warning: {path}: this filesystem cannot lock files ({e.strerror}); "
-              "make sure no other process runs or resumes this experiment", file=sys.stderr)
+        print(
+            f"raytune-hpo: warning: {path}: this filesystem cannot lock files ({e.strerror}); "
+            "make sure no other process runs or resumes this experiment",
+            file=sys.stderr,
+        )
         return False
 
 

@@ -102,8 +102,11 @@ class Option:
             return isinstance(value, bool)
         if self.type is dict:
             return isinstance(value, Mapping)
-        return ((self.low is None or value >= self.low) and (self.high is None or value <= self.high)
-                and (self.above is None or value > self.above))
+        return (
+            (self.low is None or value >= self.low)
+            and (self.high is None or value <= self.high)
+            and (self.above is None or value > self.above)
+        )
 
     def expects(self) -> str:
         """What a value must be, as a sentence's object: ``a positive integer``."""
@@ -130,6 +133,7 @@ class Option:
         if self.above is not None:
             return f"{a} {noun}{unit} > {self.above:g}"
         return f"{a} {noun}{unit}"
+
 
 REQUIRED = _REQUIRED
 

@@ -96,33 +96,48 @@ class RunOptions:
     mode: str = _option("min", str, "'min' or 'max'", choices=("min", "max"))
     searcher: str = _option("random", str, "a name of hpo.SEARCHERS", check=_searcher)
     scheduler: str = _option(
-        None, str, "a name of hpo.SCHEDULERS; by default fifo, or the first scheduler the searcher "
-        "pairs with", check=_scheduler)
+        None,
+        str,
+        "a name of hpo.SCHEDULERS; by default fifo, or the first scheduler the searcher pairs with",
+        check=_scheduler,
+    )
     num_samples: int = _option(
-        None, int, "trials to run (default 10); for searcher grid, repeats of the grid (default 1)", low=1)
+        None, int, "trials to run (default 10); for searcher grid, repeats of the grid (default 1)", low=1
+    )
     max_t: int | None = _option(None, int, "the most iterations (reports) of a trial; the schedulers' horizon", low=1)
     resources: dict = _option(
-        None, dict, "per trial, {'cpu': 1, 'gpu': 0.25, 'memory': bytes} (default one CPU)", check=_resources)
+        None, dict, "per trial, {'cpu': 1, 'gpu': 0.25, 'memory': bytes} (default one CPU)", check=_resources
+    )
     storage: str = _option("runs", str, "the experiment is written to storage/name", check=_storage)
     name: str = _option(None, str, "default: the trainable's name and the time", check=_name)
     seed: int | None = _option(None, int, "seeds the searcher and, per trial, Python, NumPy and torch")
     max_concurrent: int | None = _option(None, int, "the most trials at once (default: as resources allow)", low=1)
     max_failures: int = _option(0, int, "retries of a failing trial, from its last checkpoint", low=0)
     time_budget_s: float | None = _option(
-        None, float, "stop the experiment after this long", above=0, unit="of seconds")
+        None, float, "stop the experiment after this long", above=0, unit="of seconds"
+    )
     iteration_budget: int | None = _option(
-        None, int, "stop once trials have run this many iterations in all (a resume counts afresh)", low=1)
+        None, int, "stop once trials have run this many iterations in all (a resume counts afresh)", low=1
+    )
     searcher_options: dict = _option(None, dict, "passed to the searcher, checked by name", check=_mapping)
     scheduler_options: dict = _option(None, dict, "passed to the scheduler, checked by name", check=_mapping)
     tracking: dict = _option(
-        None, dict, "where else trials are logged: {'mlflow': {'tracking_uri': ..., 'experiment': ...}}",
-        check=_tracking)
+        None,
+        dict,
+        "where else trials are logged: {'mlflow': {'tracking_uri': ..., 'experiment': ...}}",
+        check=_tracking,
+    )
 
     @classmethod
     def table(cls) -> OptionTable:
         return OptionTable(
-            Option(f.name, f.metadata["kind"], REQUIRED if f.default is dataclasses.MISSING else f.default,
-                   help=f.metadata["help"], **f.metadata["rules"])
+            Option(
+                f.name,
+                f.metadata["kind"],
+                REQUIRED if f.default is dataclasses.MISSING else f.default,
+                help=f.metadata["help"],
+                **f.metadata["rules"],
+            )
             for f in dataclasses.fields(cls)
         )
 
@@ -141,8 +156,9 @@ class RunOptions:
         for option in table:
             if option.required and given.get(option.name) is None:
                 raise ConfigError(f"{option.name}: missing; {option.help}")
-        values = {name: table.options[name].validate(name, value)
-                  for name, value in {**table.defaults(), **given}.items()}
+        values = {
+            name: table.options[name].validate(name, value) for name, value in {**table.defaults(), **given}.items()
+        }
         # The defaults that depend on other options: max_t given in scheduler_options, the
         # scheduler a searcher pairs with, num_samples, the experiment's name.
         in_options = values["scheduler_options"].pop("max_t", None)

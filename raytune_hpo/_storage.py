@@ -59,9 +59,7 @@ def check_writable(storage: str) -> None:
             pass
         os.remove(os.path.join(storage, ".hpo-write-test"))
     except OSError as e:
-        raise ConfigError(
-            f"storage: cannot write to {storage!r} ({e.strerror}); choose a writable directory"
-        ) from None
+        raise ConfigError(f"storage: cannot write to {storage!r} ({e.strerror}); choose a writable directory") from None
     check_free_space(storage, "free space or choose another directory")
 
 
@@ -134,8 +132,11 @@ class LowSpace(Callback):
         free = free_bytes(self.path)
         # Ray Tune listens to SIGUSR1 when it runs in the main thread (not in a notebook's
         # background thread, say; the experiment runs on then).
-        handled = threading.current_thread() is threading.main_thread() and signal.getsignal(
-            signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        handled = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGUSR1) not in (
+            signal.SIG_DFL,
+            signal.SIG_IGN,
+            None,
+        )
         if free is None or free >= 2 * RESERVE_BYTES or not handled:
             return
         self.tripped = free

@@ -69,8 +69,11 @@ def experiment_meta(plan: Plan) -> dict[str, Any]:
         "seed": o.seed,
         "resources": o.resources,
         "tracking": o.tracking,
-        "scheduler_settings": {k: v for k, v in plan.scheduler_settings.items()
-                               if k != "time_attr" and isinstance(v, (int, float, str, bool))},
+        "scheduler_settings": {
+            k: v
+            for k, v in plan.scheduler_settings.items()
+            if k != "time_attr" and isinstance(v, (int, float, str, bool))
+        },
         "max_pending_trials": plan.trials if plan.scheduler.proposes_upfront else None,
         "trainable": f"{plan.trainable.__module__}:{plan.trainable.__qualname__}",
         "trainable_dir": _import_root(plan.trainable),
@@ -132,8 +135,9 @@ def restore_tuner(path: str, trainable: Callable, meta: Mapping[str, Any], retry
     )
 
 
-def make_callbacks(path: str, meta: Mapping[str, Any], journal: Journal, verbose: int,
-                   before: JournalContents | None = None) -> list:
+def make_callbacks(
+    path: str, meta: Mapping[str, Any], journal: Journal, verbose: int, before: JournalContents | None = None
+) -> list:
     """What runs beside the trials, made anew for each run and resume of the experiment.
     LowSpace comes first: on a full disk, it frees the reserve before the others write."""
     from raytune_hpo._ray.controller import NoRayTrialLines

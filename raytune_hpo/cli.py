@@ -63,8 +63,10 @@ def _show(args: argparse.Namespace) -> int:
     print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet") + planned)
     best_trial = results.best_trial
     if results.best_metrics is not None and best_trial is not None:  # both or neither: its best report's
-        print(f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
-              f"at iteration {results.best_metrics.get('training_iteration')} of {best_trial.name}")
+        print(
+            f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
+            f"at iteration {results.best_metrics.get('training_iteration')} of {best_trial.name}"
+        )
         print(f"best configuration: {results.best_config}")
     print_errors(results, sys.stdout)
     return 0
@@ -162,10 +164,21 @@ def _slurm(args: argparse.Namespace) -> int:
     from raytune_hpo import slurm
 
     job, script = slurm.prepare(
-        args.file, args.set or [], profile=args.profile, resume=args.resume, nodes=args.nodes,
-        gpus_per_node=args.gpus_per_node, cpus_per_gpu=args.cpus_per_gpu, cpus_per_node=args.cpus_per_node,
-        time=args.time, signal_s=args.signal_seconds, max_requeues=args.max_requeues,
-        partition=args.partition, account=args.account, qos=args.qos, constraint=args.constraint,
+        args.file,
+        args.set or [],
+        profile=args.profile,
+        resume=args.resume,
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        cpus_per_gpu=args.cpus_per_gpu,
+        cpus_per_node=args.cpus_per_node,
+        time=args.time,
+        signal_s=args.signal_seconds,
+        max_requeues=args.max_requeues,
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        constraint=args.constraint,
     )
     if args.dry_run:
         print(script, end="")
@@ -184,8 +197,14 @@ def _cluster(args: argparse.Namespace) -> int:
 
     if args.action == "warn":
         return warn_driver()
-    return cluster_up(args.file, args.set or [], max_requeues=args.max_requeues, join_timeout=args.join_timeout,
-                      interface=args.interface, temp_root=args.temp_dir)
+    return cluster_up(
+        args.file,
+        args.set or [],
+        max_requeues=args.max_requeues,
+        join_timeout=args.join_timeout,
+        interface=args.interface,
+        temp_root=args.temp_dir,
+    )
 
 
 def _count(text: str) -> int:
@@ -211,19 +230,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="raytune-hpo", description="Hyperparameter optimisation on Ray Tune."
-    )
+    parser = _Parser(prog="raytune-hpo", description="Hyperparameter optimisation on Ray Tune.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", help="the searchers and schedulers, one line each").set_defaults(
-        handler=_list
-    )
+    commands.add_parser("list", help="the searchers and schedulers, one line each").set_defaults(handler=_list)
     run = commands.add_parser("run", help="run an experiment file")
     run.add_argument("file")
-    run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                     help="override a field of the file (repeatable), e.g. --set num_samples=4")
-    run.add_argument("--dry-run", action="store_true",
-                     help="check the file, print the resolved configuration and budget; start nothing")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY.PATH=VALUE",
+        help="override a field of the file (repeatable), e.g. --set num_samples=4",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file, print the resolved configuration and budget; start nothing",
+    )
     for command in (run, resume := commands.add_parser("resume", help="finish an interrupted experiment")):
         noise = command.add_mutually_exclusive_group()
         noise.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -249,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="the static HTML report of an experiment, or a comparison of several")
     report.add_argument("directories", nargs="+", metavar="DIR")
-    report.add_argument("--output", metavar="FILE",
-                        help="default: DIR/report.html, or DIR1/comparison.html for several; plots beside it")
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        help="default: DIR/report.html, or DIR1/comparison.html for several; plots beside it",
+    )
     report.set_defaults(handler=_report)
 
     export = commands.add_parser("export", help="the run table (a row per trial, best first) as a file")
@@ -271,8 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--qos", help="default: chosen by the profile from --time")
     submit.add_argument("--constraint", help="node kind, e.g. h100 on Jean Zay")
     submit.add_argument("--profile", default="generic", help="generic, jean-zay, or a profile .yaml file")
-    submit.add_argument("--signal-seconds", type=_count,
-                        help="warning before the time limit, to save and requeue (default 300, a quarter of a short job)")
+    submit.add_argument(
+        "--signal-seconds",
+        type=_count,
+        help="warning before the time limit, to save and requeue (default 300, a quarter of a short job)",
+    )
     submit.add_argument("--max-requeues", type=_count, default=3, help="requeues after time limits (default 3)")
     submit.add_argument("--resume", action="store_true", help="continue an existing experiment")
     submit.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a field of the file")
@@ -298,29 +326,53 @@ def build_parser() -> argparse.ArgumentParser:
     overhead = kinds.add_parser("overhead", help="short-trial throughput: Ray Tune's defaults, reuse_actors, ours")
     overhead.add_argument("--trials", type=_positive_int, default=40)
     overhead.add_argument("--trial-seconds", type=float, default=0.0)
-    overhead.add_argument("--repeats", type=_positive_int, default=5, help="runs of each setting, in rotating order (default 5)")
+    overhead.add_argument(
+        "--repeats", type=_positive_int, default=5, help="runs of each setting, in rotating order (default 5)"
+    )
     suggest = kinds.add_parser("suggest", help="median time of a searcher's suggest at trial 10 and the last")
     suggest.add_argument("--trials", type=_positive_int, default=500)
     quality = kinds.add_parser(
-        "optimizers", help="searcher x scheduler pairings on multi-fidelity problems: budget to "
-        "reach random search's best, final regret")
+        "optimizers",
+        help="searcher x scheduler pairings on multi-fidelity problems: budget to "
+        "reach random search's best, final regret",
+    )
     quality.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
     quality.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
-    quality.add_argument("--problems", nargs="+", metavar="PROBLEM",
-                         help="branin, hartmann6, counting_ones, digits (default all)")
-    quality.add_argument("--pairings", nargs="+", metavar="PAIRING",
-                         help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, "
-                         "cmaes, bohb, dehb, ray-bohb; also evolution, pso, random+sha, tpe+hyperband")
-    quality.add_argument("--budget", type=_positive_int, default=1080,
-                         help="training iterations per run (default 1080 = 40 trials of 27)")
-    quality.add_argument("--out", default="bench-optimizers", help="folder of runs.jsonl, table.md, "
-                         "best_so_far.png; runs already there are not run again (default bench-optimizers)")
-    heavy = kinds.add_parser("load", help="one experiment of many trivial trials: all accounted for, "
-                             "wall time and the driver's peak memory against plain Ray Tune")
+    quality.add_argument(
+        "--problems", nargs="+", metavar="PROBLEM", help="branin, hartmann6, counting_ones, digits (default all)"
+    )
+    quality.add_argument(
+        "--pairings",
+        nargs="+",
+        metavar="PAIRING",
+        help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, "
+        "cmaes, bohb, dehb, ray-bohb; also evolution, pso, random+sha, tpe+hyperband",
+    )
+    quality.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=1080,
+        help="training iterations per run (default 1080 = 40 trials of 27)",
+    )
+    quality.add_argument(
+        "--out",
+        default="bench-optimizers",
+        help="folder of runs.jsonl, table.md, "
+        "best_so_far.png; runs already there are not run again (default bench-optimizers)",
+    )
+    heavy = kinds.add_parser(
+        "load",
+        help="one experiment of many trivial trials: all accounted for, "
+        "wall time and the driver's peak memory against plain Ray Tune",
+    )
     heavy.add_argument("--trials", type=_positive_int, default=2000)
-    heavy.add_argument("--repeats", type=_positive_int, default=3, help="runs of each setting, in alternating order (default 3)")
+    heavy.add_argument(
+        "--repeats", type=_positive_int, default=3, help="runs of each setting, in alternating order (default 3)"
+    )
     for command in (overhead, heavy):
-        command.add_argument("--warmup", type=_count, default=10, help="untimed trials each run starts with (default 10)")
+        command.add_argument(
+            "--warmup", type=_count, default=10, help="untimed trials each run starts with (default 10)"
+        )
         command.add_argument("--out", metavar="DIR", help="also write the table and every run's raw measurements there")
     kinds.add_parser("gpu", help="8 short GPU trials: wall time against serial compute, GPU utilisation")
     return parser

@@ -36,8 +36,9 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -144,7 +145,7 @@ class Experiment:
         field, _, rest = message.partition(": ")
         head = field.split(".")[0]
         if head in ("searcher_options", "scheduler_options"):
-            field = head.replace("_options", "") + field[len(head):]
+            field = head.replace("_options", "") + field[len(head) :]
         elif field in ("searcher", "scheduler") and isinstance(r.get(field), Mapping):
             field = f"{field}.name"
         elif field == "max_t" and "max_t" not in r:
@@ -167,11 +168,15 @@ def load_experiment(path: str, overrides: list[str] | tuple[str, ...] = ()) -> E
         if isinstance(e, yaml.constructor.ConstructorError):  # !!python/object and the like
             tag = re.search(r"'([^']+)'", e.problem or "")
             shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
-            raise ConfigError(f"{path}: {at}{shown} refused; the file is read with a safe YAML loader, "
-                              "which builds no objects: write plain values") from None
+            raise ConfigError(
+                f"{path}: {at}{shown} refused; the file is read with a safe YAML loader, "
+                "which builds no objects: write plain values"
+            ) from None
         raise ConfigError(f"{path}: not valid YAML ({at}{getattr(e, 'problem', None) or e})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of fields (name, trainable, metric, space, ...), got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: must be a mapping of fields (name, trainable, metric, space, ...), got {type(data).__name__}"
+        )
     for override in overrides:
         apply_override(data, override)
     check_fields(data)
@@ -186,8 +191,10 @@ def apply_override(data: dict, override: str) -> None:
     try:
         value = read_yaml(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {key}: cannot read the value {text!r} as YAML ({getattr(e, 'problem', None) or e}); "
-                          "give a plain value, e.g. 3, 1e-3, tpe or [1, 2]") from None
+        raise ConfigError(
+            f"--set {key}: cannot read the value {text!r} as YAML ({getattr(e, 'problem', None) or e}); "
+            "give a plain value, e.g. 3, 1e-3, tpe or [1, 2]"
+        ) from None
     node = data
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
@@ -196,7 +203,7 @@ def apply_override(data: dict, override: str) -> None:
             child = {"name": child}  # searcher: tpe  +  --set searcher.n_initial_points=5
         elif not isinstance(child, dict):
             if child is not None:
-                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth + 1])} is not a mapping")
+                raise ConfigError(f"--set {key}: {'.'.join(parts[: depth + 1])} is not a mapping")
             child = {}
         node[part] = child
         node = child
@@ -226,7 +233,7 @@ def parse_space(raw: Mapping, path: str = "space") -> dict:
     for key, value in raw.items():
         where = f"{path}.{key}"
         if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in PRIMITIVES:
-            (kind, args), = value.items()
+            ((kind, args),) = value.items()
             make, names = PRIMITIVES[kind]
             if len(names) == 1:  # choice, grid: one list
                 if not isinstance(args, list):
@@ -289,7 +296,9 @@ def _named(value: Any, field: str) -> tuple[str | None, dict]:
         return value, {}
     if isinstance(value, Mapping):
         if "name" not in value:
-            raise ConfigError(f"{field}.name: missing; e.g. {field}: {{name: {'tpe' if field == 'searcher' else 'asha'}, ...}}")
+            raise ConfigError(
+                f"{field}.name: missing; e.g. {field}: {{name: {'tpe' if field == 'searcher' else 'asha'}, ...}}"
+            )
         options = {k: v for k, v in value.items() if k != "name"}
         return value["name"], options
     raise ConfigError(f"{field}: must be a name or a mapping with a name, got {value!r}")

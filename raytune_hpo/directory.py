@@ -45,14 +45,14 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import os
 import pickle
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, Any
 
 from raytune_hpo._options import is_number
 from raytune_hpo.errors import ConfigError, DamagedExperiment
@@ -92,8 +92,7 @@ def replace_file(path: str, data: bytes, sync: bool = True) -> None:
 
 def write_meta(path: str, meta: Mapping[str, Any]) -> None:
     os.makedirs(path, exist_ok=True)
-    replace_file(os.path.join(path, META_FILE), json.dumps({"format": FORMAT, **meta}, indent=2,
-                                                         default=str).encode())
+    replace_file(os.path.join(path, META_FILE), json.dumps({"format": FORMAT, **meta}, indent=2, default=str).encode())
 
 
 def read_meta(path: str) -> dict:
@@ -132,8 +131,10 @@ def read_meta(path: str) -> dict:
 def write_experiment_file(path: str, experiment: Mapping[str, Any]) -> None:
     import yaml
 
-    replace_file(os.path.join(path, EXPERIMENT_FILE),
-                 yaml.safe_dump(dict(experiment), sort_keys=False, default_flow_style=None).encode())
+    replace_file(
+        os.path.join(path, EXPERIMENT_FILE),
+        yaml.safe_dump(dict(experiment), sort_keys=False, default_flow_style=None).encode(),
+    )
 
 
 def save_trainable(path: str, trainable: Callable) -> None:
@@ -159,8 +160,10 @@ def load_trainable(path: str, meta: Mapping[str, Any]) -> Callable:
         raise DamagedExperiment(f"{path!r}: {TRAINABLE_FILE} is missing; the experiment record is damaged") from None
     except Exception as e:  # an import error inside the user's module, most often; or the file cut short
         reason = (str(e).strip().splitlines() or [""])[0]
-        message = (f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
-                   f"({type(e).__name__}: {reason})")
+        message = (
+            f"{path!r}: cannot load the trainable {meta.get('trainable')} from {TRAINABLE_FILE} "
+            f"({type(e).__name__}: {reason})"
+        )
         if isinstance(e, (EOFError, pickle.UnpicklingError)):
             raise DamagedExperiment(f"{message}; the experiment record is damaged") from None
         raise ConfigError(message) from None
@@ -235,8 +238,11 @@ class ResultFile:
 def write_params(trial_dir: str, config: Mapping[str, Any]) -> None:
     """The trial's ``params.json``: its configuration as it (last) started."""
     os.makedirs(trial_dir, exist_ok=True)
-    replace_file(os.path.join(trial_dir, PARAMS_FILE),
-                 json.dumps(config, indent=2, sort_keys=True, default=_jsonable).encode(), sync=False)
+    replace_file(
+        os.path.join(trial_dir, PARAMS_FILE),
+        json.dumps(config, indent=2, sort_keys=True, default=_jsonable).encode(),
+        sync=False,
+    )
 
 
 def read_results(trial_dir: str) -> list[dict]:
@@ -278,8 +284,12 @@ class EndSummary:
         self.iterations = iteration
 
     def fields(self) -> dict[str, Any]:
-        return {"reports": self.reports, "iterations": self.iterations, "best": self.best,
-                "non_finite": self.non_finite}
+        return {
+            "reports": self.reports,
+            "iterations": self.iterations,
+            "best": self.best,
+            "non_finite": self.non_finite,
+        }
 
 
 class Journal:

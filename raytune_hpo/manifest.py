@@ -16,12 +16,24 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from raytune_hpo.directory import MANIFEST_FILE, replace_file
 
-LIBRARIES = ("raytune-hpo", "ray", "torch", "numpy", "hyperopt", "optuna", "ConfigSpace", "hpbandster",
-             "scipy", "cmaes", "nevergrad")
+LIBRARIES = (
+    "raytune-hpo",
+    "ray",
+    "torch",
+    "numpy",
+    "hyperopt",
+    "optuna",
+    "ConfigSpace",
+    "hpbandster",
+    "scipy",
+    "cmaes",
+    "nevergrad",
+)
 
 
 def _now() -> str:
@@ -31,6 +43,7 @@ def _now() -> str:
 def git_state(directory: str) -> dict | None:
     """The commit checked out in ``directory`` and whether the tree differs from it; None
     outside a git checkout."""
+
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10

@@ -1,6 +1,7 @@
-"""A compact live view of a running experiment, instead of Ray's log flood::
+"""A compact live view of a running experiment, instead of Ray's log flood (one line, folded here)::
 
-    [00:00:41] trials 3 running, 12 done (4 stopped early), 0 errored of 30 | iterations 210 of at most 600, at most ~1m10s left | best val_loss 0.0312 (trial_00007_...) {lr: 0.013, ...}
+    [00:00:41] trials 3 running, 12 done (4 stopped early), 0 errored of 30 | iterations 210 of
+    at most 600, at most ~1m10s left | best val_loss 0.0312 (trial_00007_...) {lr: 0.013, ...}
 
 One line every few seconds (rewritten in place on a terminal), and a last one at the end. The
 time left is an upper bound: the budget not yet spent (the planned trials × ``max_t``
@@ -26,15 +27,22 @@ if TYPE_CHECKING:
 
 
 class Progress(Callback):
-    def __init__(self, metric: str, mode: str, planned: int, max_t: int | None = None, every_s: float = 5.0,
-                 before: JournalContents | None = None):
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        planned: int,
+        max_t: int | None = None,
+        every_s: float = 5.0,
+        before: JournalContents | None = None,
+    ):
         self.metric, self.mode, self.planned, self.max_t, self.every_s = metric, mode, planned, max_t, every_s
         self.best: tuple[float, str, dict] | None = None
         self.current: dict[str, int] = {}  # the trials started and not ended: their iterations
         self._trials: dict[str, Trial] = {}  # and the trials themselves
         self.done = self.errored = self.stopped_early = self.spent = 0
         self.most_iterations = 0
-        for record in (before.trials.values() if before else ()):
+        for record in before.trials.values() if before else ():
             if record.status in ("TERMINATED", "ERROR"):
                 self._ended(record.status == "ERROR", record.iterations or 0)
                 if record.best is not None:
@@ -96,8 +104,10 @@ class Progress(Callback):
             waiting = max(self.planned - self.done - self.errored - len(self.current), 0)
             left = sum(self.max_t - it for it in self.current.values()) + self.max_t * waiting
             seconds = int((time.monotonic() - self._start) / self.spent * left)
-            text += (f" | iterations {self.spent} of at most {self.spent + left}, at most ~"
-                     f"{seconds // 60}m{seconds % 60:02d}s left")
+            text += (
+                f" | iterations {self.spent} of at most {self.spent + left}, at most ~"
+                f"{seconds // 60}m{seconds % 60:02d}s left"
+            )
         if self.best is not None:
             value, name, config = self.best
             shown = ", ".join(f"{k}: {_short(v)}" for k, v in list(config.items())[:6])

@@ -44,9 +44,15 @@ def rerun(path: str, key: str, print_reports: bool = True) -> LocalTrial:
             it, now = report["training_iteration"], report.get(metric)
             then = recorded.get(it)
             same = "" if then is None else " (same)" if _same(now, then) else f" (recorded {then:.6g})"
-            print(f"  iteration {it}: {metric} {now:.6g}{same}" if isinstance(now, float) else f"  iteration {it}: {report}")
+            print(
+                f"  iteration {it}: {metric} {now:.6g}{same}"
+                if isinstance(now, float)
+                else f"  iteration {it}: {report}"
+            )
     return local
 
 
 def _same(a, b) -> bool:
-    return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return (
+        isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    )

@@ -39,8 +39,12 @@ from raytune_hpo.trainable import CHECKPOINT_FILE, load_checkpoint_file
 
 # What a trial's status is once its experiment stopped with it unfinished.
 INTERRUPTED = "INTERRUPTED"
-_SIGNALS = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM", "SIGHUP": "the terminal closed",
-            "SIGUSR1": "SIGUSR1, as on SLURM's time-limit warning"}
+_SIGNALS = {
+    "SIGINT": "Ctrl-C",
+    "SIGTERM": "SIGTERM",
+    "SIGHUP": "the terminal closed",
+    "SIGUSR1": "SIGUSR1, as on SLURM's time-limit warning",
+}
 
 
 @dataclass
@@ -93,7 +97,7 @@ class Trial:
         lines = [line for line in text.splitlines() if line.strip()]
         frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
         if frames:  # a traceback: after its last frame and that frame's source lines, the exception
-            lines = [line for line in lines[frames[-1] + 1:] if not line[0].isspace()] or lines
+            lines = [line for line in lines[frames[-1] + 1 :] if not line[0].isspace()] or lines
         return lines[0].strip() if lines else None
 
     def non_finite(self, metric: str) -> str | None:
@@ -127,6 +131,7 @@ class Trial:
 
     def checkpoint_path(self, report: dict, metric: str, mode: str) -> str | None:
         """The checkpoint saved with ``report`` if it was kept, else the best kept one."""
+
         def kept(r: dict) -> str | None:
             name = r.get("checkpoint_dir_name")
             path = os.path.join(self.path, name, CHECKPOINT_FILE) if name else None
@@ -157,9 +162,15 @@ class Results:
         """``finished``, ``running`` (a process runs it now), or ``interrupted`` (it stopped
         before its end: a signal, a full disk, its driver killed)."""
         self.trials: list[Trial] = [
-            Trial(r.trial_id, r.name, os.path.join(self.path, r.name),
-                  INTERRUPTED if r.status == "RUNNING" and self.state != "running" else r.status,
-                  r.config, r, self.metric)
+            Trial(
+                r.trial_id,
+                r.name,
+                os.path.join(self.path, r.name),
+                INTERRUPTED if r.status == "RUNNING" and self.state != "running" else r.status,
+                r.config,
+                r,
+                self.metric,
+            )
             for r in journal.trials.values()
         ]
 
@@ -184,16 +195,23 @@ class Results:
         if self.state != "interrupted":
             return None
         stop = self.stop or {}
-        how = ("its driver stopped without saving (killed?)" if not stop else
-               "its storage full" if stop.get("reason") == "out of space" else
-               f"an error: {stop.get('error')}" if stop.get("reason") == "failed" else
-               _SIGNALS.get(stop.get("signal", ""), f"signal {stop.get('signal')}"))
+        how = (
+            "its driver stopped without saving (killed?)"
+            if not stop
+            else "its storage full"
+            if stop.get("reason") == "out of space"
+            else f"an error: {stop.get('error')}"
+            if stop.get("reason") == "failed"
+            else _SIGNALS.get(stop.get("signal", ""), f"signal {stop.get('signal')}")
+        )
         ended = sum(t.status in ("TERMINATED", "ERROR") for t in self.trials)
         planned = f" of {self.planned_trials}" if self.planned_trials else ""
         best = self.best_trial
         so_far = f", best {self.metric} {best.best_value(self.metric, self.mode):.6g} so far" if best else ""
-        return (f"interrupted ({how}): {ended}{planned} trials finished{so_far}; finish it with: "
-                f"raytune-hpo resume {self.path} (or hpo.resume({self.path!r}) in Python)")
+        return (
+            f"interrupted ({how}): {ended}{planned} trials finished{so_far}; finish it with: "
+            f"raytune-hpo resume {self.path} (or hpo.resume({self.path!r}) in Python)"
+        )
 
     @functools.cached_property
     def best_trial(self) -> Trial | None:
@@ -267,9 +285,7 @@ class Results:
                 # The SLURM node (or else the host) that ran the last report.
                 "node": last.get("node") or last.get("hostname"),
             }
-            row.update(
-                {f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()}
-            )
+            row.update({f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()})
             row.update({f"last.{k}": v for k, v in last.items() if is_metric(k, v)})
             row[f"best.{self.metric}"] = best if best is not None else math.nan
             rows.append(row)
@@ -295,11 +311,25 @@ def load(path: str) -> Results:
     return Results(path)
 
 
-RAY_FIELDS = frozenset({
-    "timestamp", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
-    "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
-    "iterations_since_restore", "checkpoint_dir_name", "config", "experiment_tag",
-})
+RAY_FIELDS = frozenset(
+    {
+        "timestamp",
+        "done",
+        "training_iteration",
+        "trial_id",
+        "date",
+        "time_this_iter_s",
+        "time_total_s",
+        "pid",
+        "hostname",
+        "node_ip",
+        "time_since_restore",
+        "iterations_since_restore",
+        "checkpoint_dir_name",
+        "config",
+        "experiment_tag",
+    }
+)
 """What Ray Tune adds to every report: bookkeeping, not metrics."""
 
 

@@ -54,14 +54,23 @@ def _signature_and_options() -> None:
     """``run``'s signature and the list of its options in its docstring, from RunOptions."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     fields = dataclasses.fields(RunOptions)
-    parameters = [*list(inspect.signature(run).parameters.values())[:2]] + [
-        inspect.Parameter(f.name, keyword, annotation=f.type,
-                          default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
-        for f in fields
-    ] + [inspect.Parameter("verbose", keyword, default=1, annotation="int")]
+    parameters = (
+        [*list(inspect.signature(run).parameters.values())[:2]]
+        + [
+            inspect.Parameter(
+                f.name,
+                keyword,
+                annotation=f.type,
+                default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default,
+            )
+            for f in fields
+        ]
+        + [inspect.Parameter("verbose", keyword, default=1, annotation="int")]
+    )
     run.__signature__ = inspect.signature(run).replace(parameters=parameters)  # type: ignore[attr-defined]
-    run.__doc__ = (run.__doc__ or "") + "\n    Options:\n" + "".join(
-        f"        {f.name}: {f.metadata['help']}.\n" for f in fields)
+    run.__doc__ = (
+        (run.__doc__ or "") + "\n    Options:\n" + "".join(f"        {f.name}: {f.metadata['help']}.\n" for f in fields)
+    )
 
 
 _signature_and_options()
@@ -78,10 +87,19 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
     hpo_space = Space(space)
     with _refused_options("searcher", o.searcher, o.searcher_options):
         search_alg, param_space = searcher.build(
-            SearcherRequest(o.searcher, hpo_space, o.metric, o.mode, o.seed, o.max_concurrent, o.searcher_options))
+            SearcherRequest(o.searcher, hpo_space, o.metric, o.mode, o.seed, o.max_concurrent, o.searcher_options)
+        )
     trials = planned_trials(o.searcher, hpo_space, o.num_samples)
-    request = SchedulerRequest(o.scheduler, hpo_space, o.max_t, o.scheduler_options, trials, o.max_concurrent,
-                               o.time_budget_s, learner=searcher.learns_from_rungs)
+    request = SchedulerRequest(
+        o.scheduler,
+        hpo_space,
+        o.max_t,
+        o.scheduler_options,
+        trials,
+        o.max_concurrent,
+        o.time_budget_s,
+        learner=searcher.learns_from_rungs,
+    )
     with _refused_options("scheduler", o.scheduler, o.scheduler_options):
         scheduler_alg = scheduler.build(request)
     if searcher.follows_brackets:  # a BracketFollower (raytune_hpo._contract)
@@ -91,8 +109,9 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
 
         check_writable(o.storage)
     _refuse_existing(os.path.join(o.storage, o.name))
-    return Plan(trainable, hpo_space, o, searcher, scheduler, search_alg, param_space, scheduler_alg,
-                request.settings, trials)
+    return Plan(
+        trainable, hpo_space, o, searcher, scheduler, search_alg, param_space, scheduler_alg, request.settings, trials
+    )
 
 
 def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None = None) -> Results:
@@ -155,8 +174,9 @@ def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results
     return _fit(tuner, path, meta, verbose, journal, callbacks)
 
 
-def _reconcile(path: str, meta: Mapping[str, Any], before: JournalContents, in_snapshot: Mapping[str, str],
-               journal: Journal) -> None:
+def _reconcile(
+    path: str, meta: Mapping[str, Any], before: JournalContents, in_snapshot: Mapping[str, str], journal: Journal
+) -> None:
     """The journal brought level with Ray's snapshot before Ray resumes from it. A trial
     running when the driver died that the snapshot does not hold (it started after the
     snapshot) is dropped: the searcher, as saved, proposes another in its place. A trial that
@@ -213,8 +233,11 @@ def _fit(tuner: Any, path: str, meta: dict, verbose: int, journal: Journal, call
         raise full from None
     finally:
         if stop["reason"] == "finished" and (low_space.tripped is not None or _stopped_early(path, meta, log)):
-            stop = ({"reason": "out of space"} if low_space.tripped is not None else
-                    {"reason": "interrupted", "signal": signals.received or "SIGUSR1"})
+            stop = (
+                {"reason": "out of space"}
+                if low_space.tripped is not None
+                else {"reason": "interrupted", "signal": signals.received or "SIGUSR1"}
+            )
         journal.write("stop", **stop)
         journal.close()
         release_reserve(path)
@@ -244,8 +267,7 @@ def _stopped_early(path: str, meta: Mapping[str, Any], log: Any) -> bool:
 def _refuse_existing(path: str) -> None:
     if os.path.exists(os.path.join(path, META_FILE)) or os.path.exists(os.path.join(path, TRAINABLE_FILE)):
         raise ConfigError(
-            f"name: experiment {path!r} exists already; finish it with hpo.resume({path!r}) "
-            "or choose another name"
+            f"name: experiment {path!r} exists already; finish it with hpo.resume({path!r}) or choose another name"
         )
 
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 from raytune_hpo._options import is_int, is_number
 from raytune_hpo.errors import ConfigError
@@ -85,9 +86,7 @@ class Integer:
         if not is_int(self.low) or not is_int(self.high):
             return f"bounds must be integers, got ({self.low!r}, {self.high!r})"
         if not self.low < self.high:
-            return (
-                f"low must be below high (high is exclusive), got low={self.low} high={self.high}"
-            )
+            return f"low must be below high (high is exclusive), got low={self.low} high={self.high}"
         if self.log and self.low < 1:
             return f"log-scaled bounds must be >= 1, got low={self.low}"
         if self.q is not None and (not is_int(self.q) or self.q < 1):
@@ -146,7 +145,7 @@ class RayDomain:
         return value
 
 
-Param = Union[Float, Integer, Choice, Grid, RayDomain]
+Param = Float | Integer | Choice | Grid | RayDomain
 
 
 def uniform(low: float, high: float) -> Float:
@@ -192,25 +191,18 @@ class Space:
         if isinstance(spec, Space):
             spec = spec.spec
         if not isinstance(spec, Mapping):
-            raise ConfigError(
-                f"space: must be a dict of parameter names to parameters, got {type(spec).__name__}"
-            )
+            raise ConfigError(f"space: must be a dict of parameter names to parameters, got {type(spec).__name__}")
         self.spec = spec
         self.params: dict[str, Param] = {}
         self._collect(spec, ())
         if not self.params:
-            raise ConfigError(
-                "space: has no parameter to search; add one, e.g. 'lr': hpo.loguniform(1e-4, 1e-1)"
-            )
+            raise ConfigError("space: has no parameter to search; add one, e.g. 'lr': hpo.loguniform(1e-4, 1e-1)")
 
     def _collect(self, node: Mapping, prefix: tuple[str, ...]) -> None:
         for key, value in node.items():
             path = prefix + (key,)
             if not isinstance(key, str) or not key or SEP in key:
-                raise ConfigError(
-                    f"space: parameter name {display(path)!r} must be a non-empty string "
-                    f"without '{SEP}'"
-                )
+                raise ConfigError(f"space: parameter name {display(path)!r} must be a non-empty string without '{SEP}'")
             param = _as_param(value)
             if param is not None:
                 problem = param.check()

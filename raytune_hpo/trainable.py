@@ -23,7 +23,8 @@ import os
 import random
 import re
 import tempfile
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 

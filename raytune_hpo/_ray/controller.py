@@ -122,8 +122,11 @@ class _Session:
         session = journal.sessions[-1] if journal.sessions else {}
         if session.get("kind") == "resume":
             self.recorded = {**journal.trials, **journal.dropped}
-            self.ended = {i: r for i, r in journal.trials.items()
-                          if r.status == "TERMINATED" or (r.status == "ERROR" and not session.get("retry_errored"))}
+            self.ended = {
+                i: r
+                for i, r in journal.trials.items()
+                if r.status == "TERMINATED" or (r.status == "ERROR" and not session.get("retry_errored"))
+            }
             self.known = set(journal.trials)
 
     def added(self, trial) -> None:
@@ -175,9 +178,13 @@ class _Session:
             return
         busy = set(controller._queued_trial_decisions) | set(controller._cached_trial_decisions)
         retiring = {
-            trial for trial in controller._stopped_trials
-            if trial not in controller._trial_to_actor and trial not in controller._resetting_trials
-            and trial not in controller._staged_trials and not trial.is_saving and trial.trial_id not in busy
+            trial
+            for trial in controller._stopped_trials
+            if trial not in controller._trial_to_actor
+            and trial not in controller._resetting_trials
+            and trial not in controller._staged_trials
+            and not trial.is_saving
+            and trial.trial_id not in busy
         }
         if len(retiring) == len(controller._trials):  # Ray cannot restore a snapshot without a trial
             retiring.discard(next(iter(retiring)))
@@ -342,8 +349,9 @@ def _copy_snapshots_whole(controller) -> None:
     manager = controller._checkpoint_manager
     storage = copy.copy(manager._storage)
     syncer = storage.syncer
-    storage.syncer = WholeFileSyncer(storage_filesystem=syncer.storage_filesystem,
-                                     sync_period=syncer.sync_period, sync_timeout=syncer.sync_timeout)
+    storage.syncer = WholeFileSyncer(
+        storage_filesystem=syncer.storage_filesystem, sync_period=syncer.sync_period, sync_timeout=syncer.sync_timeout
+    )
     manager._storage = storage
 
 
@@ -353,8 +361,9 @@ class WholeFileSyncer(_FilesystemSyncer):
     elsewhere, as Ray does)."""
 
     def _sync_up_command(self, local_path, uri, exclude=None):
-        return _upload_whole_files, dict(local_path=local_path, fs=self.storage_filesystem, fs_path=uri,
-                                         exclude=exclude)
+        return _upload_whole_files, dict(
+            local_path=local_path, fs=self.storage_filesystem, fs_path=uri, exclude=exclude
+        )
 
 
 def _upload_whole_files(local_path: str, fs, fs_path: str, exclude=None) -> None:

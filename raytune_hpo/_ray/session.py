@@ -99,8 +99,11 @@ def tune_settings(verbose: int, max_pending_trials: int | None) -> Iterator[None
     # TensorBoardLog). Ray snapshots the experiment every num_to_keep checkpoints of a trial
     # (our 2), so that its snapshot never names a checkpoint deleted since, and warns that this
     # may be too often: by design, and cheap (finished trials are retired from the snapshot).
-    settings = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1",
-                "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    settings = {
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+        "TUNE_DISABLE_SIGINT_HANDLER": "1",
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    }
     if max_pending_trials:
         settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(max_pending_trials)
     if verbose < 2:  # Ray's newer console output prints banners even when told to be silent
@@ -130,4 +133,5 @@ class _QuietRay(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(
-            ("Trials did not complete", "Stop signal received", "Experiment has been interrupted"))
+            ("Trials did not complete", "Stop signal received", "Experiment has been interrupted")
+        )

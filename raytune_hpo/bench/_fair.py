@@ -24,8 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 PLAIN_DEFAULTS = "Ray Tune defaults"
 PLAIN_REUSE = "Ray Tune reuse_actors=True"
@@ -80,12 +80,17 @@ class Run:
 
 def schedule(settings: Sequence[str], repeats: int) -> list[tuple[int, int, str]]:
     """(repeat, place, setting) in the order to run them: each repeat rotates the order by one."""
-    return [(k, place, settings[(place + k) % len(settings)])
-            for k in range(repeats) for place in range(len(settings))]
+    return [(k, place, settings[(place + k) % len(settings)]) for k in range(repeats) for place in range(len(settings))]
 
 
-def measure_all(settings: Sequence[str], repeats: int, trials: int, trial_seconds: float = 0.0,
-                warmup: int = 20, storage: str | None = None) -> list[Run]:
+def measure_all(
+    settings: Sequence[str],
+    repeats: int,
+    trials: int,
+    trial_seconds: float = 0.0,
+    warmup: int = 20,
+    storage: str | None = None,
+) -> list[Run]:
     """Every setting ``repeats`` times, in children joined to this process's Ray cluster
     (started here if none runs)."""
     import tempfile
@@ -104,12 +109,24 @@ def measure_all(settings: Sequence[str], repeats: int, trials: int, trial_second
     ]
 
 
-def measure_in_child(setting: str, repeat: int, place: int, trials: int, trial_seconds: float, warmup: int,
-                     storage: str, address: str) -> Run:
-    command = [sys.executable, "-m", "raytune_hpo.bench._fair", setting, str(repeat), str(place), str(trials),
-               str(trial_seconds), str(warmup), storage]
-    done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "RAY_ADDRESS": address, "RAY_AIR_NEW_OUTPUT": "0"})
+def measure_in_child(
+    setting: str, repeat: int, place: int, trials: int, trial_seconds: float, warmup: int, storage: str, address: str
+) -> Run:
+    command = [
+        sys.executable,
+        "-m",
+        "raytune_hpo.bench._fair",
+        setting,
+        str(repeat),
+        str(place),
+        str(trials),
+        str(trial_seconds),
+        str(warmup),
+        storage,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "RAY_ADDRESS": address, "RAY_AIR_NEW_OUTPUT": "0"}
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
@@ -162,8 +179,9 @@ def hpo_trial(config: dict) -> None:
     hpo.report(loss=config["x"])
 
 
-def run_plain(storage: str, name: str, trials: int, trial_seconds: float, reuse_actors: bool | None,
-              callbacks: Sequence = ()) -> None:
+def run_plain(
+    storage: str, name: str, trials: int, trial_seconds: float, reuse_actors: bool | None, callbacks: Sequence = ()
+) -> None:
     """The trials through plain Ray Tune (``reuse_actors=None``: its default)."""
     from ray import tune
 
@@ -179,12 +197,26 @@ def run_ours(storage: str, name: str, trials: int, trial_seconds: float) -> str:
     """The same trials through ``hpo.run`` with its defaults; its directory."""
     import raytune_hpo as hpo
 
-    return hpo.run(hpo_trial, {"x": hpo.uniform(0, 1), "seconds": trial_seconds}, metric="loss",
-                   num_samples=trials, storage=storage, name=name, verbose=0).path
+    return hpo.run(
+        hpo_trial,
+        {"x": hpo.uniform(0, 1), "seconds": trial_seconds},
+        metric="loss",
+        num_samples=trials,
+        storage=storage,
+        name=name,
+        verbose=0,
+    ).path
 
 
-def _runner(setting: str, storage: str, name: str, trials: int, trial_seconds: float,
-            ended: list[float], start: Callable[[], float]) -> Callable[[], str]:
+def _runner(
+    setting: str,
+    storage: str,
+    name: str,
+    trials: int,
+    trial_seconds: float,
+    ended: list[float],
+    start: Callable[[], float],
+) -> Callable[[], str]:
     """The run of ``setting``, appending to ``ended`` when each trial ends (plain Ray)."""
     if setting == OURS:
         return lambda: run_ours(storage, name, trials, trial_seconds)
@@ -198,11 +230,10 @@ def _runner(setting: str, storage: str, name: str, trials: int, trial_seconds: f
     return lambda: run_plain(storage, name, trials, trial_seconds, reuse, [Ended()]) or ""
 
 
-def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: float, warmup: int,
-           storage: str) -> Run:
+def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: float, warmup: int, storage: str) -> Run:
     """In the child process: warm up, then the timed run."""
-    from raytune_hpo.directory import read_journal
     from raytune_hpo._ray.session import init_ray
+    from raytune_hpo.directory import read_journal
 
     init_ray(address=os.environ["RAY_ADDRESS"])
     tag = f"{setting.replace(' ', '-').replace('=', '-')}-{repeat}"
@@ -219,8 +250,18 @@ def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: fl
     if path:  # ours: when each trial ended, from its journal
         journal = read_journal(path)
         ended = sorted(r.ended - start[0] for r in journal.trials.values() if r.ended is not None)
-    return Run(setting, repeat, place, trials, trial_seconds, seconds, max(mb for _, mb in memory.samples),
-               ended, [(round(t, 3), round(mb, 1)) for t, mb in memory.samples], path)
+    return Run(
+        setting,
+        repeat,
+        place,
+        trials,
+        trial_seconds,
+        seconds,
+        max(mb for _, mb in memory.samples),
+        ended,
+        [(round(t, 3), round(mb, 1)) for t, mb in memory.samples],
+        path,
+    )
 
 
 def median_spread(values: Sequence[float], digits: int = 1) -> str:
@@ -251,9 +292,11 @@ def save(out: str, stem: str, runs: Sequence[Run], text: str) -> str:
     with open(os.path.join(out, f"{stem}.jsonl"), "w") as f:
         for run in runs:
             f.write(json.dumps(asdict(run)) + "\n")
-    header = (f"Measured {time.strftime('%Y-%m-%d %H:%M %z')} on {platform.node()}: {os.cpu_count()} CPUs, "
-              f"Python {platform.python_version()}, Ray {ray.__version__}.\n\n"
-              f"Command: `raytune-hpo {' '.join(sys.argv[1:])}`; every run in `{stem}.jsonl`.\n\n")
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %z')} on {platform.node()}: {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, Ray {ray.__version__}.\n\n"
+        f"Command: `raytune-hpo {' '.join(sys.argv[1:])}`; every run in `{stem}.jsonl`.\n\n"
+    )
     path = os.path.join(out, f"{stem}.md")
     with open(path, "w") as f:
         f.write(header + text + "\n")

@@ -21,8 +21,13 @@ def cnn_trial(config: dict) -> None:
     device = "cuda"
     torch.manual_seed(config["seed"])
     model = nn.Sequential(
-        nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        nn.Conv2d(3, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
     ).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"])
     x = torch.randn(256, 3, 32, 32, device=device)
@@ -82,13 +87,22 @@ def gpu(trials: int = 8, gpu_per_trial: float = 0.125) -> str:
 
     with GPUUtilisation() as packed_util:
         start = time.perf_counter()
-        hpo.run(cnn_trial, {"lr": 0.01, "seed": hpo.grid(list(range(trials)))}, metric="loss",
-                searcher="grid", resources={"cpu": 1, "gpu": gpu_per_trial},
-                storage=tempfile.mkdtemp(prefix="hpo-bench-gpu-"), verbose=0)
+        hpo.run(
+            cnn_trial,
+            {"lr": 0.01, "seed": hpo.grid(list(range(trials)))},
+            metric="loss",
+            searcher="grid",
+            resources={"cpu": 1, "gpu": gpu_per_trial},
+            storage=tempfile.mkdtemp(prefix="hpo-bench-gpu-"),
+            verbose=0,
+        )
         wall = time.perf_counter() - start
-    return "\n".join([
-        f"{trials} CNN trials, {torch.cuda.get_device_name(0)}",
-        f"{'setting':<36} {'wall s':>8} {'vs serial':>10} {'mean GPU util %':>16}",
-        f"{'serial, one warm process (anchor)':<36} {serial:>8.2f} {1.0:>9.2f}x {serial_util.mean:>16.1f}",
-        f"{f'raytune-hpo, gpu={gpu_per_trial}/trial':<36} {wall:>8.2f} {wall / serial:>9.2f}x {packed_util.mean:>16.1f}",
-    ])
+    return "\n".join(
+        [
+            f"{trials} CNN trials, {torch.cuda.get_device_name(0)}",
+            f"{'setting':<36} {'wall s':>8} {'vs serial':>10} {'mean GPU util %':>16}",
+            f"{'serial, one warm process (anchor)':<36} {serial:>8.2f} {1.0:>9.2f}x {serial_util.mean:>16.1f}",
+            f"{f'raytune-hpo, gpu={gpu_per_trial}/trial':<36} {wall:>8.2f} {wall / serial:>9.2f}x "
+            f"{packed_util.mean:>16.1f}",
+        ]
+    )

@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from raytune_hpo.bench._fair import OURS, PLAIN_REUSE, Run, by_setting, measure_all, median_spread
 from raytune_hpo.bench.overhead import ratios
@@ -34,7 +34,7 @@ def reading(path: str) -> dict[str, float]:
     import raytune_hpo as hpo
 
     start = time.perf_counter()
-    hpo.load(path).best_config
+    _ = hpo.load(path).best_config
     loaded = time.perf_counter() - start
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "raytune_hpo.cli", "show", path], capture_output=True, check=True)
@@ -82,11 +82,15 @@ def table(runs: Sequence[Run], problems: Sequence[str], read: dict[str, float] |
             continue
         at, last = [r.rss_at_trial(MEMORY_AT) for r in rows], [r.rss_at_trial(r.trials) for r in rows]
         grown = [b - a for a, b in zip(at, last) if a is not None and b is not None]
-        peak_ratio = [peaks[(setting, r.repeat)] / peaks[(PLAIN_REUSE, r.repeat)] for r in rows
-                      if (PLAIN_REUSE, r.repeat) in peaks]
+        peak_ratio = [
+            peaks[(setting, r.repeat)] / peaks[(PLAIN_REUSE, r.repeat)]
+            for r in rows
+            if (PLAIN_REUSE, r.repeat) in peaks
+        ]
         lines.append(
             f"| {setting} | {median_spread([r.seconds for r in rows])} | {median_spread([r.rate for r in rows])} | "
-            f"{median_spread(ratios(runs, setting, PLAIN_REUSE), 2)}x | {median_spread([r.peak_rss_mb for r in rows], 0)} | "
+            f"{median_spread(ratios(runs, setting, PLAIN_REUSE), 2)}x | "
+            f"{median_spread([r.peak_rss_mb for r in rows], 0)} | "
             f"{median_spread(peak_ratio, 2)}x | {median_spread(at, 0)} | {median_spread(last, 0)} | "
             f"{median_spread(grown, 0)} | {median_spread([r.flatness for r in rows], 2)} |"
         )
@@ -98,7 +102,9 @@ def table(runs: Sequence[Run], problems: Sequence[str], read: dict[str, float] |
             tenths = [statistics.median(column) for column in zip(*rows)]
             lines.append(f"  {setting:<28} " + " ".join(f"{rate:6.1f}" for rate in tenths))
     if read:
-        lines.append(f"reading the {first.trials:,}-trial experiment back: "
-                     + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in read.items()))
+        lines.append(
+            f"reading the {first.trials:,}-trial experiment back: "
+            + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in read.items())
+        )
     lines.append("every trial accounted for" if not problems else "MISSING: " + "; ".join(problems))
     return "\n".join(lines)

@@ -19,8 +19,9 @@ median regret with its quartiles; the plot, the median incumbent's regret agains
 one line per pairing. ``ray-bohb`` is plain Ray Tune's own BOHB (``TuneBOHB`` +
 ``HyperBandForBOHB``, the way Ray's documentation sets it up, with ``reuse_actors=True``:
 without it every pause and resume starts a new worker process, 10x the wall time for the same
-decisions), run beside ours in the same process for comparison. Each finished run is appended to ``runs.jsonl`` in the output folder,
-which a rerun with the same folder reads back instead of running again.
+decisions), run beside ours in the same process for comparison. Each finished run is appended to
+``runs.jsonl`` in the output folder, which a rerun with the same folder reads back instead of
+running again.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -115,8 +117,7 @@ def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage:
         reports, trials = _run_ray_bohb(problem, seed, budget, storage, cpus)
     else:
         reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus)
-    return Run(problem.name, pairing, seed, budget, trajectory(reports, budget), trials,
-               time.perf_counter() - start)
+    return Run(problem.name, pairing, seed, budget, trajectory(reports, budget), trials, time.perf_counter() - start)
 
 
 def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float):
@@ -125,12 +126,22 @@ def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: s
     searcher, scheduler = {**PAIRINGS, **EXTRA_PAIRINGS}[pairing]
     full_trials = budget // MAX_T
     results = hpo.run(
-        problem.trainable, problem.space, metric="value", mode="min", searcher=searcher,
-        scheduler=scheduler, max_t=MAX_T, seed=seed, resources={"cpu": cpus},
+        problem.trainable,
+        problem.space,
+        metric="value",
+        mode="min",
+        searcher=searcher,
+        scheduler=scheduler,
+        max_t=MAX_T,
+        seed=seed,
+        resources={"cpu": cpus},
         # Without early stopping, the budget is exactly that many full trials; with it, as
         # many trials as the budget allows.
         num_samples=full_trials if scheduler == "fifo" else 100 * full_trials,
-        iteration_budget=budget, storage=storage, name=f"{problem.name}-{pairing.replace('+', '_')}-{seed}", verbose=0,
+        iteration_budget=budget,
+        storage=storage,
+        name=f"{problem.name}-{pairing.replace('+', '_')}-{seed}",
+        verbose=0,
     )
     return [r for t in results.trials for r in t.history if "reported_at" in r], len(results.trials)
 
@@ -146,19 +157,22 @@ def _run_ray_bohb(problem: Problem, seed: int, budget: int, storage: str, cpus: 
     from raytune_hpo.searchers._bohb import to_configspace
     from raytune_hpo.space import Space
 
-    searcher = TuneBOHB(space=to_configspace(Space(problem.space), seed=seed), seed=seed,
-                        metric="value", mode="min")
-    scheduler = HyperBandForBOHB(time_attr="training_iteration", max_t=MAX_T, reduction_factor=3,
-                                 metric="value", mode="min")
+    searcher = TuneBOHB(space=to_configspace(Space(problem.space), seed=seed), seed=seed, metric="value", mode="min")
+    scheduler = HyperBandForBOHB(
+        time_attr="training_iteration", max_t=MAX_T, reduction_factor=3, metric="value", mode="min"
+    )
     # Its ResultGrid warns about every trial the budget left unstarted.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     name = f"{problem.name}-ray-bohb-{seed}"
-    fit(tune.Tuner(
-        tune.with_resources(_completed(problem.trainable, Space(problem.space)), {"cpu": cpus}),
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=100 * (budget // MAX_T), reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage, stop=IterationBudget(budget), verbose=0),
-    ))
+    fit(
+        tune.Tuner(
+            tune.with_resources(_completed(problem.trainable, Space(problem.space)), {"cpu": cpus}),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=scheduler, num_samples=100 * (budget // MAX_T), reuse_actors=True
+            ),
+            run_config=tune.RunConfig(name=name, storage_path=storage, stop=IterationBudget(budget), verbose=0),
+        )
+    )
     # Each started trial's result.json (Ray's own JSON log: a report per line, as ours).
     trial_dirs = [d for d in glob.glob(os.path.join(storage, name, "*")) if os.path.isdir(d)]
     reports = [r for d in trial_dirs for r in read_results(d) if "reported_at" in r]
@@ -252,8 +266,12 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
         for pairing in dict.fromkeys(r.pairing for r in mine):
             curves = [[r.incumbent_at(int(s)) - optimum for s in steps] for r in mine if r.pairing == pairing]
             # Regret 0 (the best any run found, where the optimum is unknown) drawn at the floor.
-            axis.plot(steps, np.maximum(np.median(np.array(curves), axis=0), _REGRET_FLOOR), label=pairing,
-                      linewidth=2.5 if pairing == ANCHOR else 1.5)
+            axis.plot(
+                steps,
+                np.maximum(np.median(np.array(curves), axis=0), _REGRET_FLOOR),
+                label=pairing,
+                linewidth=2.5 if pairing == ANCHOR else 1.5,
+            )
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(name)
@@ -269,8 +287,11 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
 
 
 def optimizers(
-    seeds: Sequence[int], problem_names: Sequence[str] | None = None,
-    pairings: Sequence[str] | None = None, budget: int = BUDGET, out: str = "bench-optimizers",
+    seeds: Sequence[int],
+    problem_names: Sequence[str] | None = None,
+    pairings: Sequence[str] | None = None,
+    budget: int = BUDGET,
+    out: str = "bench-optimizers",
 ) -> tuple[list[Row], str]:
     """Run every pairing on every problem for every seed (the anchor first); returns the rows
     and the table. Runs already in ``out/runs.jsonl`` are read back, not run again."""
@@ -298,13 +319,20 @@ def optimizers(
                     runs.append(run)
                     with open(log, "a") as f:
                         f.write(json.dumps(asdict(run)) + "\n")
-                    print(f"{name} {pairing} seed {seed}: final {run.final:.4g}, {run.trials} trials, "
-                          f"{run.seconds:.0f} s", flush=True)
-    wanted = [r for r in runs if r.problem in problem_names and r.pairing in pairings
-              and r.seed in seeds and r.budget == budget]
+                    print(
+                        f"{name} {pairing} seed {seed}: final {run.final:.4g}, {run.trials} trials, "
+                        f"{run.seconds:.0f} s",
+                        flush=True,
+                    )
+    wanted = [
+        r
+        for r in runs
+        if r.problem in problem_names and r.pairing in pairings and r.seed in seeds and r.budget == budget
+    ]
     optima = {name: suite[name].optimum for name in suite}
-    rows = sorted(summarise(wanted, optima),
-                  key=lambda row: (problem_names.index(row.problem), pairings.index(row.pairing)))
+    rows = sorted(
+        summarise(wanted, optima), key=lambda row: (problem_names.index(row.problem), pairings.index(row.pairing))
+    )
     text = table(rows)
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text + "\n")
@@ -316,8 +344,9 @@ def _read_runs(path: str) -> list[Run]:
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [Run(**{**row, "trajectory": [tuple(p) for p in row["trajectory"]]})
-                for row in map(json.loads, f) if row]
+        return [
+            Run(**{**row, "trajectory": [tuple(p) for p in row["trajectory"]]}) for row in map(json.loads, f) if row
+        ]
 
 
 def known_pairings() -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 from raytune_hpo.bench._fair import (
     OURS,
@@ -51,5 +51,7 @@ def table(runs: Sequence[Run]) -> str:
         )
     if OURS in groups and PLAIN_REUSE in groups:
         ratio = statistics.median(ratios(runs, OURS, PLAIN_REUSE))
-        lines.append(f"raytune-hpo runs {ratio:.2f}x as many trials per second as plain Ray Tune with reuse_actors=True")
+        lines.append(
+            f"raytune-hpo runs {ratio:.2f}x as many trials per second as plain Ray Tune with reuse_actors=True"
+        )
     return "\n".join(lines)

@@ -38,8 +38,9 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def _report_curve(config: dict, value_at: Callable[[float], tuple[float, float]]
     max_t = config["max_t"]
     for t in range(_continue_from() + 1, max_t + 1):
         value, true_value = value_at(t / max_t)
-        _report(t, max_t, lambda: {"iteration": t}, value=value, true_value=true_value)
+        _report(t, max_t, lambda t=t: {"iteration": t}, value=value, true_value=true_value)
 
 
 # -- Branin ------------------------------------------------------------------------------------
@@ -108,14 +109,22 @@ def branin_trial(config: dict) -> None:
 # -- Hartmann-6 --------------------------------------------------------------------------------
 
 _ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_A = np.array([
-    [10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-    [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14],
-])
-_P = 1e-4 * np.array([
-    [1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-    [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381],
-])
+_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 
 
 def hartmann6(x: np.ndarray, z: float = 1.0) -> float:
@@ -155,7 +164,7 @@ def counting_ones_trial(config: dict) -> None:
     done = _continue_from()
     for t in range(done + 1, max_t + 1):
         estimate = draws[:t].mean(axis=0).sum()
-        _report(t, max_t, lambda: {"iteration": t}, value=-(bits + float(estimate)), true_value=true_value)
+        _report(t, max_t, lambda t=t: {"iteration": t}, value=-(bits + float(estimate)), true_value=true_value)
 
 
 # -- digits ------------------------------------------------------------------------------------
@@ -176,7 +185,9 @@ def digits_trial(config: dict) -> None:
         torch.nn.Linear(64, config["width"]), torch.nn.ReLU(), torch.nn.Linear(config["width"], 10)
     )
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config["lr"], momentum=config["momentum"],
+        model.parameters(),
+        lr=config["lr"],
+        momentum=config["momentum"],
         weight_decay=config["weight_decay"],
     )
     state = hpo.load_checkpoint()
@@ -198,10 +209,16 @@ def digits_trial(config: dict) -> None:
         if not math.isfinite(value):
             value = math.log(10) * 10  # diverged: worse than any trained model, still a number
         _report(
-            t, config["max_t"],
-            lambda: {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "rng": torch.get_rng_state(), "iteration": t},
-            value=value, true_value=value,
+            t,
+            config["max_t"],
+            lambda t=t: {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+                "iteration": t,
+            },
+            value=value,
+            true_value=value,
         )
 
 
@@ -217,28 +234,40 @@ def problems(max_t: int = MAX_T) -> dict[str, Problem]:
         "branin": Problem(
             "branin",
             _space({"x1": hpo.uniform(-5.0, 10.0), "x2": hpo.uniform(0.0, 15.0)}, max_t),
-            branin_trial, 0.397887,
+            branin_trial,
+            0.397887,
         ),
         "hartmann6": Problem(
             "hartmann6",
             _space({f"x{i}": hpo.uniform(0.0, 1.0) for i in range(1, 7)}, max_t),
-            hartmann6_trial, -3.32237,
+            hartmann6_trial,
+            -3.32237,
         ),
         "counting_ones": Problem(
             "counting_ones",
-            _space({**{f"b{i}": hpo.choice([0, 1]) for i in range(_ONES)},
-                    **{f"p{i}": hpo.uniform(0.0, 1.0) for i in range(_ONES)}}, max_t),
-            counting_ones_trial, -2.0 * _ONES,
+            _space(
+                {
+                    **{f"b{i}": hpo.choice([0, 1]) for i in range(_ONES)},
+                    **{f"p{i}": hpo.uniform(0.0, 1.0) for i in range(_ONES)},
+                },
+                max_t,
+            ),
+            counting_ones_trial,
+            -2.0 * _ONES,
         ),
         "digits": Problem(
             "digits",
-            _space({
-                "lr": hpo.loguniform(1e-3, 1.0),
-                "momentum": hpo.uniform(0.0, 0.99),
-                "weight_decay": hpo.loguniform(1e-6, 1e-1),
-                "width": hpo.choice([16, 32, 64, 128, 256]),
-                "batch_size": hpo.choice([16, 32, 64, 128, 256]),
-            }, max_t),
-            digits_trial, None,
+            _space(
+                {
+                    "lr": hpo.loguniform(1e-3, 1.0),
+                    "momentum": hpo.uniform(0.0, 0.99),
+                    "weight_decay": hpo.loguniform(1e-6, 1e-1),
+                    "width": hpo.choice([16, 32, 64, 128, 256]),
+                    "batch_size": hpo.choice([16, 32, 64, 128, 256]),
+                },
+                max_t,
+            ),
+            digits_trial,
+            None,
         ),
     }

@@ -23,15 +23,19 @@ SPACE = {
 
 
 def objective(c: dict) -> float:
-    return ((math.log10(c["lr"]) + 3) ** 2 + (c["momentum"] - 0.9) ** 2 + c["dropout"]
-            + abs(c["layers"] - 4) / 4 + (c["width"] != 128) + (math.log10(c["decay"]) + 4) ** 2 / 4)
+    return (
+        (math.log10(c["lr"]) + 3) ** 2
+        + (c["momentum"] - 0.9) ** 2
+        + c["dropout"]
+        + abs(c["layers"] - 4) / 4
+        + (c["width"] != 128)
+        + (math.log10(c["decay"]) + 4) ** 2 / 4
+    )
 
 
 def suggest_times(searcher: str, trials: int, seed: int = 0) -> list[float]:
     """Seconds taken by each ``suggest``, trial by trial."""
-    algorithm, _ = get_searcher(searcher).build(
-        SearcherRequest(searcher, Space(SPACE), "loss", "min", seed=seed)
-    )
+    algorithm, _ = get_searcher(searcher).build(SearcherRequest(searcher, Space(SPACE), "loss", "min", seed=seed))
     times = []
     for i in range(trials):
         start = time.perf_counter()

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,7 +98,10 @@ class HyperGradient:
         fixed = dict(fixed or {})
         for name in (*hyperparams, *fixed):
             if name not in TUNABLE:
-                raise ConfigError(f"hyperparams.{name}: cannot be tuned by hypergradients; use one of {', '.join(TUNABLE)} (discrete choices stay with a searcher)")
+                raise ConfigError(
+                    f"hyperparams.{name}: cannot be tuned by hypergradients; use one of {', '.join(TUNABLE)} "
+                    "(discrete choices stay with a searcher)"
+                )
         if set(hyperparams) & set(fixed):
             raise ConfigError(f"fixed: {sorted(set(hyperparams) & set(fixed))} also in hyperparams; put each in one")
         if "lr" not in hyperparams and "lr" not in fixed:
@@ -133,11 +137,10 @@ class HyperGradient:
             size = len(self.layers) if (name == "weight_decay" and per_layer_decay) else 1
             self.raw[name] = torch.full((size,), _encode(name, value), dtype=dtype, device=device)
         self.optimizer = (
-            torch.optim.Adam([t.requires_grad_() for t in self.raw.values()], lr=hyper_lr)
-            if self.raw else None
+            torch.optim.Adam([t.requires_grad_() for t in self.raw.values()], lr=hyper_lr) if self.raw else None
         )
-        self.steps = 0          # training steps taken
-        self.hyper_steps = 0    # hyperparameter updates made
+        self.steps = 0  # training steps taken
+        self.hyper_steps = 0  # hyperparameter updates made
         self.last_unrolled = 0  # training steps the last hypergradient went through (<= unroll)
 
     # -- the differentiable inner loop ---------------------------------------------------------
@@ -194,8 +197,11 @@ class HyperGradient:
         """d val_loss / d raw hyperparameter (log lr, log decay, logit momentum) through SGD
         steps on ``train_batches`` from the current weights; changes nothing."""
         grads, _ = grad(self._unrolled, has_aux=True)(
-            {n: t.detach() for n, t in self.raw.items()}, self.params, self.momentum_buffers,
-            list(train_batches), val_batch,
+            {n: t.detach() for n, t in self.raw.items()},
+            self.params,
+            self.momentum_buffers,
+            list(train_batches),
+            val_batch,
         )
         return grads
 
@@ -210,7 +216,7 @@ class HyperGradient:
             raise ValueError("step: needs at least one training batch")
         info: dict[str, float] = {}
         for start in range(0, len(batches), self.unroll):
-            window = batches[start:start + self.unroll]
+            window = batches[start : start + self.unroll]
             raw = {n: t.detach() for n, t in self.raw.items()}
             grads, (val_loss, params, buffers) = grad(self._unrolled, has_aux=True)(
                 raw, self.params, self.momentum_buffers, window, val_batch
@@ -261,11 +267,16 @@ class HyperGradient:
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, momentum buffers, hyperparameters and Adam's state: a checkpoint."""
-        return copy.deepcopy({
-            "params": self.params, "momentum_buffers": self.momentum_buffers,
-            "raw": {n: t.detach() for n, t in self.raw.items()},
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None, "steps": self.steps, "hyper_steps": self.hyper_steps,
-        })
+        return copy.deepcopy(
+            {
+                "params": self.params,
+                "momentum_buffers": self.momentum_buffers,
+                "raw": {n: t.detach() for n, t in self.raw.items()},
+                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "steps": self.steps,
+                "hyper_steps": self.hyper_steps,
+            }
+        )
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.params = {n: t.clone() for n, t in state["params"].items()}

@@ -46,7 +46,7 @@ def fit(
             else:
                 pick = torch.randperm(len(x_val), generator=generator)[:val_batch_size]
                 val_batch = (x_val[pick], y_val[pick])
-            hg.step(batches[w:w + hg.unroll], val_batch)
+            hg.step(batches[w : w + hg.unroll], val_batch)
         record = {"val_loss": hg.evaluate((x_val, y_val)), **hg.values()}
         history.append(record)
         if report_to_tune:

@@ -13,8 +13,4 @@ class ASHA(ControllerHooks, ASHAScheduler):
 
 
 def build_asha(request: SchedulerRequest):
-    return ASHA(
-        **request.library_options(
-            ASHAScheduler.__init__, defaults={"grace_period": 1, "reduction_factor": 3}
-        )
-    )
+    return ASHA(**request.library_options(ASHAScheduler.__init__, defaults={"grace_period": 1, "reduction_factor": 3}))

@@ -64,7 +64,9 @@ class SchedulerRequest:
         return options
 
     def library_options(
-        self, target: Callable, defaults: Mapping[str, Any] | None = None,
+        self,
+        target: Callable,
+        defaults: Mapping[str, Any] | None = None,
         aliases: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``scheduler_options`` over ``defaults`` as keyword arguments of ``target``, with
@@ -73,8 +75,12 @@ class SchedulerRequest:
         kwargs = {
             **(defaults or {}),
             **library_options(
-                target, self.options, field="scheduler_options", owner=f"scheduler {self.name!r}",
-                aliases=aliases, reserved=("time_attr", "metric", "mode", "max_t"),
+                target,
+                self.options,
+                field="scheduler_options",
+                owner=f"scheduler {self.name!r}",
+                aliases=aliases,
+                reserved=("time_attr", "metric", "mode", "max_t"),
             ),
         }
         parameters = inspect.signature(target).parameters

@@ -14,4 +14,3 @@ class Hyperband(ControllerHooks, HyperBandScheduler):
 
 def build_hyperband_async(request: SchedulerRequest):
     return Hyperband(**request.library_options(Hyperband.__init__, defaults={"reduction_factor": 3}))
-

@@ -13,7 +13,5 @@ class MedianStopping(ControllerHooks, MedianStoppingRule):
 
 def build_median(request: SchedulerRequest):
     return MedianStopping(
-        **request.library_options(
-            MedianStoppingRule.__init__, defaults={"grace_period": 1, "min_samples_required": 3}
-        )
+        **request.library_options(MedianStoppingRule.__init__, defaults={"grace_period": 1, "min_samples_required": 3})
     )

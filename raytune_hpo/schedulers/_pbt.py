@@ -66,11 +66,13 @@ def mutations(space: Space) -> dict:
 
 
 def build_pbt(request: SchedulerRequest):
-    return PBT(**request.library_options(
-        PopulationBasedTraining.__init__,
-        defaults={
-            "perturbation_interval": 5,
-            "hyperparam_mutations": mutations(request.space),
-            "custom_explore_fn": ProjectToSpace(request.space),
-        },
-    ))
+    return PBT(
+        **request.library_options(
+            PopulationBasedTraining.__init__,
+            defaults={
+                "perturbation_interval": 5,
+                "hyperparam_mutations": mutations(request.space),
+                "custom_explore_fn": ProjectToSpace(request.space),
+            },
+        )
+    )

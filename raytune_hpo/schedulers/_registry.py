@@ -34,50 +34,77 @@ class SchedulerInfo:
 
 _PACKAGE = "raytune_hpo.schedulers"
 _SCHEDULERS = [
-    SchedulerInfo("fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo",
-                  stops_trials=False),
+    SchedulerInfo(
+        "fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo", stops_trials=False
+    ),
     SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
     SchedulerInfo(
-        "asha", "asynchronous successive halving", f"{_PACKAGE}._asha:build_asha",
-        stops_at_max_t=True, rungs="asha",
+        "asha",
+        "asynchronous successive halving",
+        f"{_PACKAGE}._asha:build_asha",
+        stops_at_max_t=True,
+        rungs="asha",
     ),
     SchedulerInfo(
-        "hyperband", "Hyperband as in Li et al. 2018, Algorithm 1: brackets of synchronous successive halving",
-        f"{_PACKAGE}._hyperband:build_hyperband", stops_at_max_t=True, rungs="hyperband",
+        "hyperband",
+        "Hyperband as in Li et al. 2018, Algorithm 1: brackets of synchronous successive halving",
+        f"{_PACKAGE}._hyperband:build_hyperband",
+        stops_at_max_t=True,
+        rungs="hyperband",
     ),
     SchedulerInfo(
-        "hyperband_async", "Ray's HyperBandScheduler: Hyperband brackets filled as trials arrive",
-        f"{_PACKAGE}._hyperband_async:build_hyperband_async", proposes_upfront=True, stops_at_max_t=True,
+        "hyperband_async",
+        "Ray's HyperBandScheduler: Hyperband brackets filled as trials arrive",
+        f"{_PACKAGE}._hyperband_async:build_hyperband_async",
+        proposes_upfront=True,
+        stops_at_max_t=True,
         rungs="hyperband_async",
     ),
     SchedulerInfo(
-        "sha", "synchronous successive halving: one bracket, each rung waits for every trial",
-        f"{_PACKAGE}._sha:build_sha", proposes_upfront=True, stops_at_max_t=True, rungs="sha",
+        "sha",
+        "synchronous successive halving: one bracket, each rung waits for every trial",
+        f"{_PACKAGE}._sha:build_sha",
+        proposes_upfront=True,
+        stops_at_max_t=True,
+        rungs="sha",
     ),
     SchedulerInfo(
-        "threshold", "early stopping by rules: a metric threshold at an iteration, a share of "
+        "threshold",
+        "early stopping by rules: a metric threshold at an iteration, a share of "
         "the iteration or time budget, the worst percentile at milestones",
         f"{_PACKAGE}._threshold:build_threshold",
     ),
     SchedulerInfo(
-        "bohb", "Hyperband (as 'hyperband') for the BOHB searcher, which learns from every rung",
-        f"{_PACKAGE}._hyperband:build_hyperband", searchers=("bohb",), stops_at_max_t=True,
+        "bohb",
+        "Hyperband (as 'hyperband') for the BOHB searcher, which learns from every rung",
+        f"{_PACKAGE}._hyperband:build_hyperband",
+        searchers=("bohb",),
+        stops_at_max_t=True,
         rungs="hyperband",
     ),
     SchedulerInfo(
-        "dehb", "Hyperband's brackets (Li et al. 2018, Algorithm 1) for the DEHB searcher, which "
+        "dehb",
+        "Hyperband's brackets (Li et al. 2018, Algorithm 1) for the DEHB searcher, which "
         "proposes each trial for the bracket it joins",
-        f"{_PACKAGE}._hyperband:build_hyperband", searchers=("dehb",), stops_at_max_t=True,
+        f"{_PACKAGE}._hyperband:build_hyperband",
+        searchers=("dehb",),
+        stops_at_max_t=True,
         rungs="hyperband",
     ),
     SchedulerInfo(
-        "pbt", "population-based training (exploit checkpoints, explore hyperparameters)",
-        f"{_PACKAGE}._pbt:build_pbt", searchers=("random", "grid"), needs_checkpoints=True,
+        "pbt",
+        "population-based training (exploit checkpoints, explore hyperparameters)",
+        f"{_PACKAGE}._pbt:build_pbt",
+        searchers=("random", "grid"),
+        needs_checkpoints=True,
         stops_trials=False,
     ),
     SchedulerInfo(
-        "pb2", "population-based bandits: PBT whose explore step is a GP bandit (scikit-learn)",
-        f"{_PACKAGE}._pb2:build_pb2", searchers=("random",), needs_checkpoints=True,
+        "pb2",
+        "population-based bandits: PBT whose explore step is a GP bandit (scikit-learn)",
+        f"{_PACKAGE}._pb2:build_pb2",
+        searchers=("random",),
+        needs_checkpoints=True,
         stops_trials=False,
     ),
 ]

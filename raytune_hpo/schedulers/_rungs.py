@@ -111,10 +111,7 @@ def _number(x: Fraction) -> int | float:
 def hyperband_plans(max_t: int, eta: float) -> list[list[tuple[int, int]]]:
     """The brackets in the order they run, r_i in whole iterations: rounded down, which
     keeps every r_i >= 1 (η^s <= R) and the rungs of a bracket distinct (η >= 2)."""
-    return [
-        [(n, math.floor(r)) for n, r in pairs]
-        for pairs in hyperband_brackets(max_t, eta).values()
-    ]
+    return [[(n, math.floor(r)) for n, r in pairs] for pairs in hyperband_brackets(max_t, eta).values()]
 
 
 def hyperband_async_brackets(max_t: int, eta: float) -> dict[int, list[tuple[int, float]]]:
@@ -156,17 +153,23 @@ def describe(rungs: str, settings: Mapping[str, Any], max_t: int | None, trials:
         return []
     if rungs == "asha":
         at = asha_rungs(settings["grace_period"], eta, max_t)
-        return [f"ASHA rungs at iterations {', '.join(str(int(x)) for x in at)}; "
-                f"the top 1/{eta:g} of each rung goes on, up to {max_t}"]
+        return [
+            f"ASHA rungs at iterations {', '.join(str(int(x)) for x in at)}; "
+            f"the top 1/{eta:g} of each rung goes on, up to {max_t}"
+        ]
     if rungs == "sha":
         plan = sha_rungs(trials, settings["grace_period"], eta, max_t)
         return ["SHA rungs: trials x iterations " + " -> ".join(f"{n} x {r}" for n, r in plan)]
     if rungs == "hyperband":
-        return [_bracket_line(s, [(n, f"{math.floor(r)}") for n, r in pairs])
-                for s, pairs in hyperband_brackets(max_t, eta).items()]
+        return [
+            _bracket_line(s, [(n, f"{math.floor(r)}") for n, r in pairs])
+            for s, pairs in hyperband_brackets(max_t, eta).items()
+        ]
     if rungs == "hyperband_async":
-        return [_bracket_line(s, [(n, f"{r:g}") for n, r in pairs])
-                for s, pairs in hyperband_async_brackets(max_t, eta).items()]
+        return [
+            _bracket_line(s, [(n, f"{r:g}") for n, r in pairs])
+            for s, pairs in hyperband_async_brackets(max_t, eta).items()
+        ]
     return []
 
 

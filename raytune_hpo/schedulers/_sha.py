@@ -146,8 +146,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     _supports_buffered_results = False
     retires_trials = False  # a resumed bracket replays every trial it held
 
-    def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str,
-                 learner: bool = False):
+    def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str, learner: bool = False):
         super().__init__()
         self._learner = learner  # its searcher is a RungLearner (raytune_hpo._contract)
         self._make_plans = make_plans
@@ -194,8 +193,11 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     def _history(self, trial: Trial) -> list[tuple[int, float]]:
         """(iteration, score) of every report in the trial's ``result.json``."""
         assert trial.storage is not None  # a trial the controller added has its storage
-        return [(row[TIME_ATTR], self.score(row.get(self._metric)))
-                for row in read_results(trial.storage.trial_fs_path) if TIME_ATTR in row]
+        return [
+            (row[TIME_ATTR], self.score(row.get(self._metric)))
+            for row in read_results(trial.storage.trial_fs_path)
+            if TIME_ATTR in row
+        ]
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -318,10 +320,12 @@ def _trial_number(trial: Trial) -> int | None:
 
 # -- options -----------------------------------------------------------------------------------
 
-HALVING_OPTIONS = OptionTable([
-    Option("grace_period", int, default=1, low=1, help="the iterations of the first rung"),
-    Option("reduction_factor", float, default=3, low=2, help="eta: 1/eta of a rung's trials go on"),
-])
+HALVING_OPTIONS = OptionTable(
+    [
+        Option("grace_period", int, default=1, low=1, help="the iterations of the first rung"),
+        Option("reduction_factor", float, default=3, low=2, help="eta: 1/eta of a rung's trials go on"),
+    ]
+)
 
 
 def check_halving(request: SchedulerRequest) -> int:
@@ -331,8 +335,10 @@ def check_halving(request: SchedulerRequest) -> int:
     if request.max_t is None:
         raise ConfigError(f"max_t: scheduler {name!r} needs max_t, the iterations of its last rung")
     trials = request.trials
-    if request.max_concurrent is not None and not request.learner and (
-        trials is None or request.max_concurrent < trials
+    if (
+        request.max_concurrent is not None
+        and not request.learner
+        and (trials is None or request.max_concurrent < trials)
     ):
         # The searcher counts paused trials as running: it would propose no more trials
         # while a rung waits for them (a RungLearner counts them apart).
@@ -350,9 +356,7 @@ def build_sha(request: SchedulerRequest):
     max_t = check_halving(request)
     grace = options["grace_period"]
     if grace > max_t:
-        raise ConfigError(
-            f"scheduler_options.grace_period: must be an integer from 1 to max_t={max_t}, got {grace!r}"
-        )
+        raise ConfigError(f"scheduler_options.grace_period: must be an integer from 1 to max_t={max_t}, got {grace!r}")
 
     def plans(trials: int | None) -> list[Plan]:
         return [sha_rungs(trials or request.trials or 1, grace, eta, max_t)]

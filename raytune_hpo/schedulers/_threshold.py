@@ -109,20 +109,20 @@ def _milestones(field: str, given: Any) -> list[int] | None:
 
 def _percentile(field: str, value: Any) -> float | None:
     if value is not None and (not is_number(value) or not 0 < value < 100):
-        raise ConfigError(
-            f"{field}: must be a number between 0 and 100 (the worst share stopped, in %), got {value!r}"
-        )
+        raise ConfigError(f"{field}: must be a number between 0 and 100 (the worst share stopped, in %), got {value!r}")
     return value
 
 
-OPTIONS = OptionTable([
-    Option("thresholds", list, check=_thresholds, help="stop a trial worse than a value at an iteration"),
-    Option("iteration_fraction", float, above=0, high=1, help="stop every trial at this share of max_t"),
-    Option("time_fraction", float, above=0, high=1, help="stop every trial at this share of time_budget_s"),
-    Option("milestones", list, check=_milestones, help="iterations where the worst percentile stops"),
-    Option("percentile", float, check=_percentile, help="the worst share (%) stopped at each milestone"),
-    Option("min_samples_required", int, default=3, low=1, help="trials seen at a milestone before stopping"),
-])
+OPTIONS = OptionTable(
+    [
+        Option("thresholds", list, check=_thresholds, help="stop a trial worse than a value at an iteration"),
+        Option("iteration_fraction", float, above=0, high=1, help="stop every trial at this share of max_t"),
+        Option("time_fraction", float, above=0, high=1, help="stop every trial at this share of time_budget_s"),
+        Option("milestones", list, check=_milestones, help="iterations where the worst percentile stops"),
+        Option("percentile", float, check=_percentile, help="the worst share (%) stopped at each milestone"),
+        Option("min_samples_required", int, default=3, low=1, help="trials seen at a milestone before stopping"),
+    ]
+)
 
 
 def build_threshold(request: SchedulerRequest):
@@ -148,5 +148,11 @@ def build_threshold(request: SchedulerRequest):
             "scheduler_options: 'milestones' and 'percentile' go together, e.g. "
             "milestones=[3, 6], percentile=25 (stop the worst 25 % at iterations 3 and 6)"
         )
-    return ThresholdStopping(options["thresholds"], iteration_limit, time_limit_s, milestones or [],
-                             percentile, options["min_samples_required"])
+    return ThresholdStopping(
+        options["thresholds"],
+        iteration_limit,
+        time_limit_s,
+        milestones or [],
+        percentile,
+        options["min_samples_required"],
+    )

@@ -14,9 +14,7 @@ def build_random(request: SearcherRequest, grid: bool = False):
     kwargs = request.library_options(
         BasicVariantGenerator, reserved=("random_state", "max_concurrent", "points_to_evaluate")
     )
-    generator = BasicVariantGenerator(
-        random_state=request.seed, max_concurrent=request.max_concurrent or 0, **kwargs
-    )
+    generator = BasicVariantGenerator(random_state=request.seed, max_concurrent=request.max_concurrent or 0, **kwargs)
     return generator, request.space.to_ray(choices_as_grid=grid)
 
 

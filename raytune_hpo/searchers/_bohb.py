@@ -62,7 +62,9 @@ def build_bohb(request: SearcherRequest):
     from hpbandster.optimizers.config_generators.bohb import BOHB
 
     bohb_config = request.library_options(
-        BOHB.__init__, aliases={"n_initial_points": "min_points_in_model"}, reserved=("configspace",),
+        BOHB.__init__,
+        aliases={"n_initial_points": "min_points_in_model"},
+        reserved=("configspace",),
     )
     return BOHBSearcher(
         hpo_space=request.space,

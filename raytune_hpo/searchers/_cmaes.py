@@ -47,5 +47,8 @@ def build_cmaes(request: SearcherRequest):
         )
     # Choices are sampled at random by design (documented above): no warning per trial.
     return optuna_searcher(
-        request, "CmaEsSampler", defaults={"warn_independent_sampling": False}, needs=("cmaes",),
+        request,
+        "CmaEsSampler",
+        defaults={"warn_independent_sampling": False},
+        needs=("cmaes",),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from raytune_hpo._library import library_options
 from raytune_hpo._options import OptionTable
@@ -37,8 +38,12 @@ class SearcherRequest:
     ) -> dict[str, Any]:
         """``searcher_options`` as keyword arguments of ``target`` (see :func:`library_options`)."""
         return library_options(
-            target, self.options, field="searcher_options", owner=f"searcher {self.name!r}",
-            aliases=aliases, reserved=reserved,
+            target,
+            self.options,
+            field="searcher_options",
+            owner=f"searcher {self.name!r}",
+            aliases=aliases,
+            reserved=reserved,
         )
 
 
@@ -81,8 +86,13 @@ def build_written_here(request: SearcherRequest, searcher: type, options: Option
     table ``options``, defaults filled in."""
     options = request.checked_options(options)
     return searcher(
-        hpo_space=request.space, params=searchable(request), metric=request.metric, mode=request.mode,
-        seed=request.seed, **arguments, **options,
+        hpo_space=request.space,
+        params=searchable(request),
+        metric=request.metric,
+        mode=request.mode,
+        seed=request.seed,
+        **arguments,
+        **options,
     )
 
 

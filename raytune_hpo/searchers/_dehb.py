@@ -43,7 +43,7 @@ Options (:data:`OPTIONS`): ``mutation_factor`` (0.5), ``crossover_prob`` (0.5),
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -60,13 +60,21 @@ from raytune_hpo.searchers._common import (
 )
 from raytune_hpo.space import Choice, Float, Integer
 
-OPTIONS = OptionTable([
-    Option("mutation_factor", float, default=0.5, above=0, high=2, help="F of the mutant a + F (b - c)"),
-    Option("crossover_prob", float, default=0.5, low=0, high=1,
-           help="each coordinate's chance to come from the mutant"),
-    Option("population_size", int, default=None, low=4,
-           help="the smallest budget's subpopulation (default: the first rung of the largest bracket)"),
-])
+OPTIONS = OptionTable(
+    [
+        Option("mutation_factor", float, default=0.5, above=0, high=2, help="F of the mutant a + F (b - c)"),
+        Option(
+            "crossover_prob", float, default=0.5, low=0, high=1, help="each coordinate's chance to come from the mutant"
+        ),
+        Option(
+            "population_size",
+            int,
+            default=None,
+            low=4,
+            help="the smallest budget's subpopulation (default: the first rung of the largest bracket)",
+        ),
+    ]
+)
 
 
 class DifferentialEvolutionHyperband(PickledState, Searcher):
@@ -150,9 +158,10 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         self._running.add(trial_id)
 
     def get_state(self) -> dict:
-        return {key: getattr(self, key) for key in (
-            "_plans", "_sizes", "_populations", "_turn", "_proposed", "_trials", "_running")} | {
-            "rng": self._rng.bit_generator.state}
+        return {
+            key: getattr(self, key)
+            for key in ("_plans", "_sizes", "_populations", "_turn", "_proposed", "_trials", "_running")
+        } | {"rng": self._rng.bit_generator.state}
 
     def set_state(self, state: dict) -> None:
         self._rng.bit_generator.state = state.pop("rng")
@@ -235,7 +244,5 @@ class DEHBSearcher(CompletingSearcher, DifferentialEvolutionHyperband):
 
 
 def build_dehb(request: SearcherRequest):
-    searcher = build_written_here(
-        request, DEHBSearcher, OPTIONS, max_concurrent=request.max_concurrent
-    )
+    searcher = build_written_here(request, DEHBSearcher, OPTIONS, max_concurrent=request.max_concurrent)
     return searcher, {}

@@ -39,7 +39,8 @@ Options (:data:`OPTIONS`): ``population_size`` (10), ``tournament_size`` (3),
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -60,17 +61,36 @@ Genes = dict  # parameter path -> value: floats and integers as in the configura
 
 _NOVELTY_TRIES = 20  # children drawn before a duplicate configuration is accepted
 
-OPTIONS = OptionTable([
-    Option("population_size", int, default=10, low=2, help="members kept; the first this many trials are random"),
-    Option("tournament_size", int, default=3, low=1, help="members drawn to pick each parent"),
-    Option("crossover_rate", float, default=0.8, low=0, high=1,
-           help="the chance a child has two parents (else it copies one)"),
-    Option("mutation_rate", float, default=None, low=0, high=1,
-           help="each gene's chance to mutate (default 1 / number of parameters)"),
-    Option("mutation_scale", float, default=0.1, above=0,
-           help="a float gene's Gaussian step, in its range scaled to [0, 1]"),
-    Option("elitism", int, default=2, low=0, help="the best members, which never leave the population"),
-])
+OPTIONS = OptionTable(
+    [
+        Option("population_size", int, default=10, low=2, help="members kept; the first this many trials are random"),
+        Option("tournament_size", int, default=3, low=1, help="members drawn to pick each parent"),
+        Option(
+            "crossover_rate",
+            float,
+            default=0.8,
+            low=0,
+            high=1,
+            help="the chance a child has two parents (else it copies one)",
+        ),
+        Option(
+            "mutation_rate",
+            float,
+            default=None,
+            low=0,
+            high=1,
+            help="each gene's chance to mutate (default 1 / number of parameters)",
+        ),
+        Option(
+            "mutation_scale",
+            float,
+            default=0.1,
+            above=0,
+            help="a float gene's Gaussian step, in its range scaled to [0, 1]",
+        ),
+        Option("elitism", int, default=2, low=0, help="the best members, which never leave the population"),
+    ]
+)
 
 
 class GeneticAlgorithm(PickledState, Searcher):
@@ -133,8 +153,11 @@ class GeneticAlgorithm(PickledState, Searcher):
 
     def get_state(self) -> dict:
         return {
-            "rng": self._rng.bit_generator.state, "population": self._population,
-            "pending": self._pending, "seen": self._seen, "proposed": self._proposed,
+            "rng": self._rng.bit_generator.state,
+            "population": self._population,
+            "pending": self._pending,
+            "seen": self._seen,
+            "proposed": self._proposed,
             "finished": self._finished,
         }
 

@@ -33,5 +33,8 @@ from raytune_hpo.searchers._optuna import optuna_searcher
 
 def build_gp(request: SearcherRequest):
     return optuna_searcher(
-        request, "GPSampler", defaults={"n_startup_trials": 10}, needs=("torch", "scipy"),
+        request,
+        "GPSampler",
+        defaults={"n_startup_trials": 10},
+        needs=("torch", "scipy"),
     )

@@ -17,9 +17,7 @@ class TPESearcher(CompletingSearcher, HyperOptSearch):
 
 def build_tpe(request: SearcherRequest):
     require("hyperopt", "hyperopt", "searcher 'tpe'")
-    kwargs = request.library_options(
-        HyperOptSearch.__init__, reserved=("space", "metric", "mode", "random_state_seed")
-    )
+    kwargs = request.library_options(HyperOptSearch.__init__, reserved=("space", "metric", "mode", "random_state_seed"))
     searcher = TPESearcher(
         hpo_space=request.space,
         space=to_hyperopt(request.space, request.name),

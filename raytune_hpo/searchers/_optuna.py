@@ -8,7 +8,8 @@ distributions (:func:`to_optuna`).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch  # imports without optuna; asserts on use
 
@@ -43,7 +44,9 @@ def optuna_searcher(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler_class = getattr(optuna.samplers, sampler)
     kwargs = request.library_options(
-        sampler_class.__init__, aliases={"n_initial_points": "n_startup_trials"}, reserved=("seed",),
+        sampler_class.__init__,
+        aliases={"n_initial_points": "n_startup_trials"},
+        reserved=("seed",),
     )
     searcher = OptunaSearcher(
         hpo_space=request.space,

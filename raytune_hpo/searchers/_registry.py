@@ -31,32 +31,48 @@ _SEARCHERS = [
     SearcherInfo("tpe", "tree-structured Parzen estimator (hyperopt)", f"{_PACKAGE}._hyperopt:build_tpe", "hyperopt"),
     SearcherInfo("optuna", "Optuna's TPE sampler", f"{_PACKAGE}._optuna:build_optuna", "optuna"),
     SearcherInfo(
-        "gp", "Gaussian-process Bayesian optimisation (Optuna's GPSampler); searches floats "
-        "(log too), integers, choices; no grids, no conditional spaces", f"{_PACKAGE}._gp:build_gp", "optuna",
+        "gp",
+        "Gaussian-process Bayesian optimisation (Optuna's GPSampler); searches floats "
+        "(log too), integers, choices; no grids, no conditional spaces",
+        f"{_PACKAGE}._gp:build_gp",
+        "optuna",
     ),
     SearcherInfo(
-        "cmaes", "CMA-ES (Optuna's CmaEsSampler); searches floats (log too), integers; choices "
-        "only drawn at random; no grids, no conditional spaces", f"{_PACKAGE}._cmaes:build_cmaes", "optuna",
+        "cmaes",
+        "CMA-ES (Optuna's CmaEsSampler); searches floats (log too), integers; choices "
+        "only drawn at random; no grids, no conditional spaces",
+        f"{_PACKAGE}._cmaes:build_cmaes",
+        "optuna",
     ),
     SearcherInfo(
-        "bohb", "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace)",
-        f"{_PACKAGE}._bohb:build_bohb", "bohb", schedulers=("bohb", "hyperband"), learns_from_rungs=True,
+        "bohb",
+        "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace)",
+        f"{_PACKAGE}._bohb:build_bohb",
+        "bohb",
+        schedulers=("bohb", "hyperband"),
+        learns_from_rungs=True,
     ),
     SearcherInfo(
-        "dehb", "differential evolution over Hyperband brackets (Awad et al. 2021); searches "
+        "dehb",
+        "differential evolution over Hyperband brackets (Awad et al. 2021); searches "
         "floats (log too), integers, choices; no grids, no conditional spaces",
-        f"{_PACKAGE}._dehb:build_dehb", schedulers=("dehb",), learns_from_rungs=True,
+        f"{_PACKAGE}._dehb:build_dehb",
+        schedulers=("dehb",),
+        learns_from_rungs=True,
         follows_brackets=True,
     ),
     SearcherInfo(
-        "evolution", "genetic algorithm (tournament, uniform crossover, mutation, elitism); "
+        "evolution",
+        "genetic algorithm (tournament, uniform crossover, mutation, elitism); "
         "searches floats (log too), integers, choices; no grids, no conditional spaces",
         f"{_PACKAGE}._evolution:build_evolution",
     ),
     SearcherInfo(
-        "pso", "particle swarm (Nevergrad's PSO); searches floats (log too), integers, choices; "
+        "pso",
+        "particle swarm (Nevergrad's PSO); searches floats (log too), integers, choices; "
         "no grids, no conditional spaces",
-        f"{_PACKAGE}._pso:build_pso", "nevergrad",
+        f"{_PACKAGE}._pso:build_pso",
+        "nevergrad",
     ),
 ]
 

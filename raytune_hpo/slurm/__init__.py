@@ -7,5 +7,18 @@ from raytune_hpo.slurm._profiles import Profile, load_profile, parse_time, profi
 from raytune_hpo.slurm._sbatch import Job, make_job, render
 from raytune_hpo.slurm._submit import log_path, prepare, submit
 
-__all__ = ["Allocation", "Job", "Profile", "cluster_up", "load_profile", "log_path", "make_job", "parse_time",
-           "prepare", "profile_names", "render", "submit", "warn_driver"]
+__all__ = [
+    "Allocation",
+    "Job",
+    "Profile",
+    "cluster_up",
+    "load_profile",
+    "log_path",
+    "make_job",
+    "parse_time",
+    "prepare",
+    "profile_names",
+    "render",
+    "submit",
+    "warn_driver",
+]

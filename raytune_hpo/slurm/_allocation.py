@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from raytune_hpo.errors import ConfigError
 
@@ -27,10 +27,12 @@ class Allocation:
     launch_ip: str | None  # the batch node's address, i.e. the head's
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] = os.environ) -> "Allocation":
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> Allocation:
         if "SLURM_JOB_ID" not in env:
-            raise ConfigError("cluster up: not inside a SLURM job (no SLURM_JOB_ID); "
-                              "submit with `raytune-hpo slurm FILE ...`, which runs it under srun")
+            raise ConfigError(
+                "cluster up: not inside a SLURM job (no SLURM_JOB_ID); "
+                "submit with `raytune-hpo slurm FILE ...`, which runs it under srun"
+            )
         cpus = int(env.get("SLURM_CPUS_PER_TASK") or env.get("SLURM_CPUS_ON_NODE") or 1)
         return cls(
             job_id=int(env["SLURM_JOB_ID"]),

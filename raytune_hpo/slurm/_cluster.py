@@ -7,8 +7,9 @@ session, started and ended here (never ``ray stop``, which kills every Ray of th
 
 The nodes meet in a rendezvous folder under the user's home (shared by the nodes, 0700): the
 job's token (0600; Ray's token authentication, so nobody else can join or submit work), the
-head's address, the driver's pid (for ``warn_driver``), and the "done" marker. It is deleted at the end, so no secret outlives the job
-and none is ever written to the experiment's folder or logs.
+head's address, the driver's pid (for ``warn_driver``), and the "done" marker. It is deleted at
+the end, so no secret outlives the job and none is ever written to the experiment's folder or
+logs.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Rendezvous:
     path: str
 
     @classmethod
-    def for_job(cls, allocation: Allocation) -> "Rendezvous":
+    def for_job(cls, allocation: Allocation) -> Rendezvous:
         root = os.environ.get("HPO_CLUSTER_DIR") or os.path.join(os.path.expanduser("~"), ".raytune-hpo", "clusters")
         return cls(os.path.join(root, f"{allocation.job_id}-{allocation.restart_count}"))
 
@@ -110,10 +111,17 @@ class RayNode:
             log(f"{a.node_name}: the job's ports were taken, using a block {skipped} further")
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         command = [
-            sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats",
-            f"--node-ip-address={self.ip}", f"--temp-dir={self.temp_dir}",
-            f"--num-cpus={a.cpus}", f"--num-gpus={a.gpus}",
-            f"--resources={{\"{NODE_RESOURCE.format(a.node_name)}\": 1}}",
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--block",
+            "--disable-usage-stats",
+            f"--node-ip-address={self.ip}",
+            f"--temp-dir={self.temp_dir}",
+            f"--num-cpus={a.cpus}",
+            f"--num-gpus={a.gpus}",
+            f'--resources={{"{NODE_RESOURCE.format(a.node_name)}": 1}}',
             *ports.ray_start_options(head=head_address is None),
         ]
         if a.memory_bytes:
@@ -121,11 +129,19 @@ class RayNode:
         command += ["--head", "--include-dashboard=false"] if head_address is None else [f"--address={head_address}"]
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         with open(self.log_path, "a") as output:
-            self.process = subprocess.Popen(command, env=self.environment(), stdout=output, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-        log(f"{a.node_name}: Ray {'head' if head_address is None else 'worker'} starting at {self.ip} "
+            self.process = subprocess.Popen(
+                command,
+                env=self.environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        log(
+            f"{a.node_name}: Ray {'head' if head_address is None else 'worker'} starting at {self.ip} "
             f"({a.cpus} CPUs, {a.gpus} GPUs{', %.1f GiB' % (a.memory_bytes / 2**30) if a.memory_bytes else ''}); "
-            f"its log: {self.log_path}")
+            f"its log: {self.log_path}"
+        )
         return f"{self.ip}:{ports.gcs}" if head_address is None else None
 
     def alive(self) -> bool:
@@ -168,12 +184,21 @@ def node_ip(allocation: Allocation, interface: str | None) -> str:
     return route_ip(allocation.launch_ip or "127.0.0.1")
 
 
-def cluster_up(experiment_file: str, overrides: list[str], *, max_requeues: int = 3, join_timeout: float = 300,
-               interface: str | None = None, temp_root: str = "/tmp") -> int:
+def cluster_up(
+    experiment_file: str,
+    overrides: list[str],
+    *,
+    max_requeues: int = 3,
+    join_timeout: float = 300,
+    interface: str | None = None,
+    temp_root: str = "/tmp",
+) -> int:
     allocation = Allocation.from_environment()
     rendezvous = Rendezvous.for_job(allocation)
     if allocation.node_index == 0:
-        return _head(allocation, rendezvous, experiment_file, overrides, max_requeues, join_timeout, interface, temp_root)
+        return _head(
+            allocation, rendezvous, experiment_file, overrides, max_requeues, join_timeout, interface, temp_root
+        )
     return _worker(allocation, rendezvous, join_timeout, interface, temp_root)
 
 
@@ -186,11 +211,14 @@ def _head(allocation, rendezvous, experiment_file, overrides, max_requeues, join
     node = None
     try:
         experiment = load_experiment(experiment_file, overrides)
-        node = RayNode(allocation, rendezvous, node_ip(allocation, interface), temp_root,
-                       os.path.join(experiment.path, "slurm"))
+        node = RayNode(
+            allocation, rendezvous, node_ip(allocation, interface), temp_root, os.path.join(experiment.path, "slurm")
+        )
         address = node.start(head_address=None)
         _wait_for_gcs(node, address, deadline=time.monotonic() + join_timeout)
-        rendezvous.publish(rendezvous.address, json.dumps({"address": address, "log_dir": os.path.dirname(node.log_path)}))
+        rendezvous.publish(
+            rendezvous.address, json.dumps({"address": address, "log_dir": os.path.dirname(node.log_path)})
+        )
         rendezvous.publish(rendezvous.driver_pid, str(os.getpid()))
         status, unfinished = _drive(allocation, experiment, address, join_timeout)
     finally:
@@ -224,16 +252,19 @@ def _wait_for_gcs(node: RayNode, address: str, deadline: float) -> None:
 
 def _drive(allocation: Allocation, experiment, address: str, join_timeout: float) -> tuple[int, int]:
     """Run or resume the experiment: its exit status and how many trials it left unfinished."""
+    from raytune_hpo._ray.session import init_ray
     from raytune_hpo._summary import summary
     from raytune_hpo.directory import META_FILE
     from raytune_hpo.errors import Interrupted
-    from raytune_hpo._ray.session import init_ray
     from raytune_hpo.runner import resume
 
     init_ray(address=address)
     missing = _wait_for_nodes(allocation, deadline=time.monotonic() + join_timeout)
     if missing:
-        log(f"{missing} (waited {join_timeout:g} s; the nodes' Ray logs are in {os.path.join(experiment.path, 'slurm')})")
+        log(
+            f"{missing} (waited {join_timeout:g} s; the nodes' Ray logs are in "
+            f"{os.path.join(experiment.path, 'slurm')})"
+        )
         return 1, 0
     try:
         if os.path.exists(os.path.join(experiment.path, META_FILE)):
@@ -277,12 +308,16 @@ def _requeue(allocation: Allocation, unfinished: int, max_requeues: int, path: s
     """The experiment stopped early (SLURM's time-limit warning): put the job back in the
     queue, where its next start resumes it, unless it has been requeued enough."""
     if allocation.restart_count >= max_requeues:
-        log(f"{unfinished} trials unfinished and this job was requeued {allocation.restart_count} times "
+        log(
+            f"{unfinished} trials unfinished and this job was requeued {allocation.restart_count} times "
             f"(--max-requeues {max_requeues}); not requeueing. Its state is saved in {path}: "
-            f"submit the file again with `raytune-hpo slurm FILE --resume ...` to continue")
+            f"submit the file again with `raytune-hpo slurm FILE --resume ...` to continue"
+        )
         return
-    log(f"{unfinished} trials unfinished, state saved; requeueing job {allocation.job_id} "
-        f"(requeue {allocation.restart_count + 1} of at most {max_requeues})")
+    log(
+        f"{unfinished} trials unfinished, state saved; requeueing job {allocation.job_id} "
+        f"(requeue {allocation.restart_count + 1} of at most {max_requeues})"
+    )
     subprocess.run(["scontrol", "requeue", str(allocation.job_id)], check=False)
 
 
@@ -314,7 +349,6 @@ def _disconnect() -> None:
         import ray
 
         ray.shutdown()
-
 
 
 def warn_driver() -> int:

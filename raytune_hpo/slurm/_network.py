@@ -30,9 +30,17 @@ class Ports:
 
     def used(self, head: bool) -> list[int]:
         """The ports this node listens on (the GCS's only on the head)."""
-        fixed = [self.node_manager, self.object_manager, self.runtime_env_agent, self.dashboard_agent_grpc,
-                 self.dashboard_agent_listen, self.metrics_export]
-        return ([self.gcs, self.client_server] if head else []) + fixed + list(range(self.min_worker, self.max_worker + 1))
+        fixed = [
+            self.node_manager,
+            self.object_manager,
+            self.runtime_env_agent,
+            self.dashboard_agent_grpc,
+            self.dashboard_agent_listen,
+            self.metrics_export,
+        ]
+        return (
+            ([self.gcs, self.client_server] if head else []) + fixed + list(range(self.min_worker, self.max_worker + 1))
+        )
 
     def ray_start_options(self, head: bool) -> list[str]:
         options = [
@@ -61,8 +69,18 @@ def ports_in_block(block: int, node_index: int) -> Ports:
     local = node_index % NODES_PER_HOST
     fixed = base + 10 + 10 * local
     workers = base + 100 + WORKER_PORTS * local
-    return Ports(base, base + 1, fixed, fixed + 1, fixed + 2, fixed + 3, fixed + 4, fixed + 5,
-                 workers, workers + WORKER_PORTS - 1)
+    return Ports(
+        base,
+        base + 1,
+        fixed,
+        fixed + 1,
+        fixed + 2,
+        fixed + 3,
+        fixed + 4,
+        fixed + 5,
+        workers,
+        workers + WORKER_PORTS - 1,
+    )
 
 
 def free_ports(job_id: int, node_index: int, ip: str) -> tuple[Ports, int]:

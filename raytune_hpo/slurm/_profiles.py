@@ -70,8 +70,10 @@ class Profile:
             if seconds <= limit:
                 return name
         longest = max(limit for _, limit in choices)
-        raise ConfigError(f"--time: {format_time(seconds)} exceeds the {self.name} limit of "
-                          f"{format_time(longest)}; ask for less and let the job requeue itself")
+        raise ConfigError(
+            f"--time: {format_time(seconds)} exceeds the {self.name} limit of "
+            f"{format_time(longest)}; ask for less and let the job requeue itself"
+        )
 
     def account(self, constraint: str | None, account: str | None) -> str | None:
         """``account`` with the site's suffix (``abc`` -> ``abc@h100`` on Jean Zay's H100)."""
@@ -81,8 +83,10 @@ class Profile:
         if "@" not in account:
             return account + suffix
         if not account.endswith(suffix):
-            raise ConfigError(f"--account: {account!r} books hours on another partition; on {self.name} "
-                              f"with --constraint {constraint or '(none)'} write PROJECT{suffix}")
+            raise ConfigError(
+                f"--account: {account!r} books hours on another partition; on {self.name} "
+                f"with --constraint {constraint or '(none)'} write PROJECT{suffix}"
+            )
         return account
 
 
@@ -94,10 +98,14 @@ def load_profile(name_or_path: str) -> Profile:
     """A shipped profile by name (``generic``, ``jean-zay``) or a profile file by path."""
     import yaml
 
-    path = name_or_path if name_or_path.endswith((".yaml", ".yml")) else os.path.join(PROFILE_DIR, f"{name_or_path}.yaml")
+    path = (
+        name_or_path if name_or_path.endswith((".yaml", ".yml")) else os.path.join(PROFILE_DIR, f"{name_or_path}.yaml")
+    )
     if not os.path.isfile(path):
-        raise ConfigError(f"--profile: unknown profile {name_or_path!r}; use one of "
-                          f"{', '.join(profile_names())} or the path of a profile .yaml file")
+        raise ConfigError(
+            f"--profile: unknown profile {name_or_path!r}; use one of "
+            f"{', '.join(profile_names())} or the path of a profile .yaml file"
+        )
     with open(path) as f:
         data: dict[str, Any] = yaml.safe_load(f)
     where = f"--profile {name_or_path}"
@@ -105,7 +113,9 @@ def load_profile(name_or_path: str) -> Profile:
         constraints = {
             key: Constraint(
                 setup=tuple(line for line in rules.get("setup") or () if line),
-                qos=tuple((q["name"], parse_time(q["max_time"], f"{where}: qos max_time")) for q in rules.get("qos") or ()),
+                qos=tuple(
+                    (q["name"], parse_time(q["max_time"], f"{where}: qos max_time")) for q in rules.get("qos") or ()
+                ),
                 account_suffix=rules.get("account_suffix"),
                 cpus_per_gpu=rules.get("cpus_per_gpu"),
             )
@@ -121,8 +131,10 @@ def load_profile(name_or_path: str) -> Profile:
             constraints=constraints,
         )
     except (KeyError, TypeError, AttributeError) as e:
-        raise ConfigError(f"{where}: not a valid profile ({e!r} missing or malformed); "
-                          f"start from {os.path.join(PROFILE_DIR, 'generic.yaml')}") from None
+        raise ConfigError(
+            f"{where}: not a valid profile ({e!r} missing or malformed); "
+            f"start from {os.path.join(PROFILE_DIR, 'generic.yaml')}"
+        ) from None
     if "default" not in constraints:
         raise ConfigError(f"{where}: constraints needs a 'default' entry")
     return profile

@@ -36,11 +36,27 @@ class Job:
     constraint: str | None = None
 
 
-def make_job(*, name: str, experiment_file: str, experiment_dir: str, workdir: str, python: str,
-             profile: Profile, nodes: int, gpus_per_node: int, cpus_per_gpu: int | None = None,
-             cpus_per_node: int | None = None, time: str | None = None, signal_s: int | None = None,
-             max_requeues: int = 3, overrides: tuple[str, ...] = (), partition: str | None = None,
-             account: str | None = None, qos: str | None = None, constraint: str | None = None) -> Job:
+def make_job(
+    *,
+    name: str,
+    experiment_file: str,
+    experiment_dir: str,
+    workdir: str,
+    python: str,
+    profile: Profile,
+    nodes: int,
+    gpus_per_node: int,
+    cpus_per_gpu: int | None = None,
+    cpus_per_node: int | None = None,
+    time: str | None = None,
+    signal_s: int | None = None,
+    max_requeues: int = 3,
+    overrides: tuple[str, ...] = (),
+    partition: str | None = None,
+    account: str | None = None,
+    qos: str | None = None,
+    constraint: str | None = None,
+) -> Job:
     """Check the options of ``raytune-hpo slurm`` against each other and the site profile."""
     if nodes < 1:
         raise ConfigError(f"--nodes: must be at least 1, got {nodes}")
@@ -66,17 +82,30 @@ def make_job(*, name: str, experiment_file: str, experiment_dir: str, workdir: s
     if signal_s < 10 or signal_s > 65535:
         raise ConfigError(f"--signal-seconds: must be between 10 and 65535, got {signal_s}")
     if signal_s >= time_s:
-        raise ConfigError(f"--signal-seconds: {signal_s} s leaves no time to run in --time {format_time(time_s)}; "
-                          f"give a shorter warning, e.g. --signal-seconds {max(10, time_s // 4)}")
+        raise ConfigError(
+            f"--signal-seconds: {signal_s} s leaves no time to run in --time {format_time(time_s)}; "
+            f"give a shorter warning, e.g. --signal-seconds {max(10, time_s // 4)}"
+        )
     if max_requeues < 0:
         raise ConfigError(f"--max-requeues: must be 0 or more, got {max_requeues}")
     return Job(
-        name=name, experiment_file=experiment_file, experiment_dir=experiment_dir, workdir=workdir,
-        python=python, profile=profile, nodes=nodes, gpus_per_node=gpus_per_node,
-        cpus_per_task=cpus_per_node, time_s=time_s, signal_s=signal_s, max_requeues=max_requeues,
-        overrides=tuple(overrides), partition=partition,
+        name=name,
+        experiment_file=experiment_file,
+        experiment_dir=experiment_dir,
+        workdir=workdir,
+        python=python,
+        profile=profile,
+        nodes=nodes,
+        gpus_per_node=gpus_per_node,
+        cpus_per_task=cpus_per_node,
+        time_s=time_s,
+        signal_s=signal_s,
+        max_requeues=max_requeues,
+        overrides=tuple(overrides),
+        partition=partition,
         account=profile.account(constraint, account),
-        qos=qos or profile.qos_for(constraint, time_s), constraint=constraint,
+        qos=qos or profile.qos_for(constraint, time_s),
+        constraint=constraint,
     )
 
 
@@ -101,8 +130,16 @@ def render(job: Job) -> str:
         *([f"--qos={job.qos}"] if job.qos else []),
         *job.profile.directives,
     ]
-    command = [job.python, "-m", "raytune_hpo", "cluster", "up", job.experiment_file,
-               "--max-requeues", str(job.max_requeues)]
+    command = [
+        job.python,
+        "-m",
+        "raytune_hpo",
+        "cluster",
+        "up",
+        job.experiment_file,
+        "--max-requeues",
+        str(job.max_requeues),
+    ]
     for override in job.overrides:
         command += ["--set", override]
     setup = job.profile.constraint(job.constraint).setup
@@ -122,8 +159,9 @@ def render(job: Job) -> str:
         "step=$!",
         f"# SLURM warns this shell {job.signal_s} s before the time limit (USR1); the warning goes on to",
         "# the driver alone, which saves the experiment and requeues the job.",
-        "trap 'echo \"raytune-hpo: time limit near, the experiment saves and requeues\"; "
-        + " ".join(q(c) for c in [job.python, "-m", "raytune_hpo", "cluster", "warn"]) + "' USR1",
+        'trap \'echo "raytune-hpo: time limit near, the experiment saves and requeues"; '
+        + " ".join(q(c) for c in [job.python, "-m", "raytune_hpo", "cluster", "warn"])
+        + "' USR1",
         "status=0",
         'wait "$step" || status=$?',
         'while kill -0 "$step" 2>/dev/null; do status=0; wait "$step" || status=$?; done',

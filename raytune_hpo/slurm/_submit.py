@@ -15,8 +15,15 @@ from raytune_hpo.slurm._sbatch import LOG_NAME, make_job, render
 SCRIPT_NAME = "job.sbatch"
 
 
-def prepare(experiment_file: str, overrides: list[str], *, profile: str = "generic", resume: bool = False,
-            python: str = sys.executable, **options):
+def prepare(
+    experiment_file: str,
+    overrides: list[str],
+    *,
+    profile: str = "generic",
+    resume: bool = False,
+    python: str = sys.executable,
+    **options,
+):
     """The checked job and its script, from the file and the options of ``raytune-hpo slurm``."""
     from raytune_hpo.config import load_experiment
     from raytune_hpo.directory import META_FILE
@@ -29,9 +36,16 @@ def prepare(experiment_file: str, overrides: list[str], *, profile: str = "gener
         raise ConfigError(f"--resume: there is no experiment in {experiment.path!r} to continue; drop --resume")
     if not exists:
         experiment.plan(dry_run=True)  # every field checked before anything is submitted
-    job = make_job(name=experiment.name, experiment_file=os.path.abspath(experiment_file), experiment_dir=experiment.path,
-                   workdir=os.getcwd(), python=python, profile=load_profile(profile), overrides=tuple(overrides),
-                   **options)
+    job = make_job(
+        name=experiment.name,
+        experiment_file=os.path.abspath(experiment_file),
+        experiment_dir=experiment.path,
+        workdir=os.getcwd(),
+        python=python,
+        profile=load_profile(profile),
+        overrides=tuple(overrides),
+        **options,
+    )
     return job, render(job)
 
 
@@ -39,8 +53,9 @@ def submit(job, script: str) -> tuple[int, str]:
     """Write the script into the experiment's ``slurm/`` folder and ``sbatch`` it: the job id and
     the script's path."""
     if shutil.which("sbatch") is None:
-        raise SubmissionRefused("sbatch: not found on this machine; submit from a SLURM login node, "
-                          "or use --dry-run to see the script")
+        raise SubmissionRefused(
+            "sbatch: not found on this machine; submit from a SLURM login node, or use --dry-run to see the script"
+        )
     folder = os.path.join(job.experiment_dir, "slurm")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, SCRIPT_NAME)

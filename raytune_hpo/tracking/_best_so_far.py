@@ -26,11 +26,15 @@ class BestSoFar:
 def best_so_far(results: Results) -> BestSoFar:
     reports = sorted(
         (r.get("timestamp", 0), trial, row, r)
-        for trial, t in enumerate(results.trials) for row, r in enumerate(t.history)
+        for trial, t in enumerate(results.trials)
+        for row, r in enumerate(t.history)
     )
     start = min(
-        (t.history[0].get("timestamp", 0) - t.history[0].get("time_this_iter_s", 0)
-         for t in results.trials if t.history),
+        (
+            t.history[0].get("timestamp", 0) - t.history[0].get("time_this_iter_s", 0)
+            for t in results.trials
+            if t.history
+        ),
         default=0,
     )
     better = min if results.mode == "min" else max

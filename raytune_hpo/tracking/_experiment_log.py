@@ -68,8 +68,13 @@ class ExperimentLog(Callback):
         del self._running[trial.trial_id]
         if running.file is not None:
             running.file.close()
-        self.journal.write("end", trial=trial.trial_id, status=status, **running.summary.fields(),
-                           failures=getattr(getattr(trial, "run_metadata", None), "num_failures", 0))
+        self.journal.write(
+            "end",
+            trial=trial.trial_id,
+            status=status,
+            **running.summary.fields(),
+            failures=getattr(getattr(trial, "run_metadata", None), "num_failures", 0),
+        )
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._end(trial, "TERMINATED")

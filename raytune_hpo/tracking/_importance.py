@@ -32,19 +32,24 @@ class Importance:
 def importance(params: list[Parameter], objective: list[float], metric: str, mode: str) -> Importance:
     """Importance of ``params`` (each with a value per trial) for ``objective`` (per trial)."""
     rows = [
-        i for i, value in enumerate(objective)
-        if math.isfinite(value) and all(p.values[i] is not None for p in params)
+        i for i, value in enumerate(objective) if math.isfinite(value) and all(p.values[i] is not None for p in params)
     ]
     if not params:
         return Importance(None, note="No parameter varies between trials: there is no importance to assess.")
     if len(params) == 1:
-        return Importance(None, note=f"Only {params[0].name} varies between trials: there is no other "
-                                     "parameter to compare its importance with.")
+        return Importance(
+            None,
+            note=f"Only {params[0].name} varies between trials: there is no other "
+            "parameter to compare its importance with.",
+        )
     if len(rows) < MIN_TRIALS:
-        return Importance(None, note=(
-            f"Parameter importance needs at least {MIN_TRIALS} trials with a finite {metric} "
-            f"and every parameter set; this experiment has {len(rows)}."
-        ))
+        return Importance(
+            None,
+            note=(
+                f"Parameter importance needs at least {MIN_TRIALS} trials with a finite {metric} "
+                f"and every parameter set; this experiment has {len(rows)}."
+            ),
+        )
     sampled = ""
     if len(rows) > MAX_TRIALS:
         rows = sorted(random.Random(SEED).sample(rows, MAX_TRIALS))
@@ -52,10 +57,13 @@ def importance(params: list[Parameter], objective: list[float], metric: str, mod
     try:
         import sklearn  # noqa: F401  (both methods fit its random forests)
     except ImportError:
-        return Importance(None, note=(
-            "Parameter importance needs scikit-learn (and Optuna for fANOVA): "
-            "pip install 'raytune-hpo[report,optuna]'."
-        ))
+        return Importance(
+            None,
+            note=(
+                "Parameter importance needs scikit-learn (and Optuna for fANOVA): "
+                "pip install 'raytune-hpo[report,optuna]'."
+            ),
+        )
     try:
         import optuna
     except ImportError:
@@ -65,8 +73,9 @@ def importance(params: list[Parameter], objective: list[float], metric: str, mod
     return Importance(method + sampled, scores)
 
 
-def _fanova(optuna, params: list[Parameter], objective: list[float], rows: list[int],
-            mode: str) -> tuple[str, dict[str, float]]:
+def _fanova(
+    optuna, params: list[Parameter], objective: list[float], rows: list[int], mode: str
+) -> tuple[str, dict[str, float]]:
     """The method's name and each parameter's share, largest first."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 

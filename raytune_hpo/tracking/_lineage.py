@@ -62,13 +62,15 @@ def exploits(results: Results) -> list[Exploit]:
             iteration = receiver.history[handover - 1].get("training_iteration", iteration)
             donor_iteration = receiver.history[handover].get("training_iteration", donor_iteration + 1) - 1
         old, new = flatten(old), flatten(new)
-        found.append(Exploit(
-            receiver=receiver_id,
-            donor=donor.trial_id if donor else donor_tag,
-            iteration=int(iteration),
-            donor_iteration=int(donor_iteration),
-            changes={display(k): (old.get(k), v) for k, v in new.items() if old.get(k) != v},
-        ))
+        found.append(
+            Exploit(
+                receiver=receiver_id,
+                donor=donor.trial_id if donor else donor_tag,
+                iteration=int(iteration),
+                donor_iteration=int(donor_iteration),
+                changes={display(k): (old.get(k), v) for k, v in new.items() if old.get(k) != v},
+            )
+        )
     return found
 
 

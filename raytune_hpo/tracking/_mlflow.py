@@ -14,7 +14,8 @@ Example (``tracking=`` of :func:`raytune_hpo.run`, or ``tracking:`` in an experi
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
@@ -64,8 +65,9 @@ class MLflowLog(Callback):
 
             self._client = MlflowClient(self.tracking_uri)
             found = self._client.get_experiment_by_name(self.mlflow_experiment)
-            self._experiment_id = (found.experiment_id if found is not None
-                                   else self._client.create_experiment(self.mlflow_experiment))
+            self._experiment_id = (
+                found.experiment_id if found is not None else self._client.create_experiment(self.mlflow_experiment)
+            )
         return self._client
 
     def _run_id(self, trial) -> str:
@@ -74,8 +76,9 @@ class MLflowLog(Callback):
             client = self._connect()
             experiment_id = self._experiment_id
             assert experiment_id is not None  # set by _connect, with the client
-            found = client.search_runs([experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'",
-                                       max_results=1)
+            found = client.search_runs(
+                [experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}'", max_results=1
+            )
             if found:
                 run_id = found[0].info.run_id
             else:

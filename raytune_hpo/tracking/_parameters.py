@@ -39,9 +39,7 @@ class Parameter:
         if self.categories is not None:
             index = {label: i for i, label in enumerate(self.categories)}
             return [math.nan if _missing(v) else float(index[label(v)]) for v in self.values]
-        return [
-            math.nan if _missing(v) else (math.log10(v) if self.log else float(v)) for v in self.values
-        ]
+        return [math.nan if _missing(v) else (math.log10(v) if self.log else float(v)) for v in self.values]
 
 
 def label(value: Any) -> str:
@@ -59,7 +57,7 @@ def parameters(frame) -> list[Parameter]:
         present = [v for v in values if v is not None]
         if len({label(v) for v in present}) < 2:
             continue
-        name = column[len(CONFIG_PREFIX):]
+        name = column[len(CONFIG_PREFIX) :]
         if all(is_real(v) for v in present):
             integer = all(float(v).is_integer() for v in present)
             log = min(present) > 0 and max(present) / min(present) >= LOG_SPAN
@@ -77,7 +75,7 @@ def constants(frame) -> dict[str, Any]:
         if column.startswith(CONFIG_PREFIX):
             present = [v for v in frame[column].tolist() if not _missing(v)]
             if present and len({label(v) for v in present}) == 1:
-                found[column[len(CONFIG_PREFIX):]] = present[0]
+                found[column[len(CONFIG_PREFIX) :]] = present[0]
     return found
 
 

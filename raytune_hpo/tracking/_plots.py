@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from raytune_hpo._library import require
 from raytune_hpo._options import is_number
@@ -86,11 +87,22 @@ def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
     ax.grid(alpha=0.3)
     legend = [Line2D([], [], color="grey", lw=1.2, label="a trial (colour: its best value)")]
     if stopped:
-        legend.append(Line2D([], [], color="grey", marker="x", ms=8, mew=2, ls="none",
-                             label=f"stopped early by the scheduler ({len(stopped)})"))
+        legend.append(
+            Line2D(
+                [],
+                [],
+                color="grey",
+                marker="x",
+                ms=8,
+                mew=2,
+                ls="none",
+                label=f"stopped early by the scheduler ({len(stopped)})",
+            )
+        )
     if errored:
-        legend.append(Line2D([], [], marker="o", ms=8, mfc="none", mec="red", ls="none",
-                             label=f"ended with an error ({errored})"))
+        legend.append(
+            Line2D([], [], marker="o", ms=8, mfc="none", mec="red", ls="none", label=f"ended with an error ({errored})")
+        )
     ax.legend(handles=legend, fontsize="small", loc="best")
     return _png(fig)
 
@@ -110,15 +122,29 @@ def parallel_coordinates_figure(params: list[Parameter], objective: list[float],
     rows = [i for i, v in enumerate(objective) if math.isfinite(v)]
     # The best last, on top of the others.
     rows.sort(key=lambda i: objective[i], reverse=mode == "min")
-    ax.add_collection(LineCollection([list(enumerate(column[i] for column in columns)) for i in rows],
-                                     colors=[colour(objective[i]) for i in rows], linewidths=1.2, alpha=0.8))
+    ax.add_collection(
+        LineCollection(
+            [list(enumerate(column[i] for column in columns)) for i in rows],
+            colors=[colour(objective[i]) for i in rows],
+            linewidths=1.2,
+            alpha=0.8,
+        )
+    )
     for x, p in enumerate(axes):
         ax.axvline(x, color="black", lw=0.8)
         for y, text in _ticks(p):
-            ax.text(x + 0.03, y, text, fontsize="x-small", va="center", ha="left",
-                    bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
-    ax.set_xticks(range(len(axes)), [p.name + (" (log)" if p.log else "") for p in axes],
-                  rotation=20 if len(axes) > 5 else 0)
+            ax.text(
+                x + 0.03,
+                y,
+                text,
+                fontsize="x-small",
+                va="center",
+                ha="left",
+                bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1},
+            )
+    ax.set_xticks(
+        range(len(axes)), [p.name + (" (log)" if p.log else "") for p in axes], rotation=20 if len(axes) > 5 else 0
+    )
     ax.set_xlim(-0.1, len(axes) - 0.6)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
@@ -175,8 +201,9 @@ def _segments(reports: list[dict]) -> list[list[dict]]:
     on from another's checkpoint (PBT's exploit) jumps to its iteration, with a new one."""
     segments = [[reports[0]]]
     for previous, report in zip(reports, reports[1:]):
-        if (report.get("training_iteration") == previous.get("training_iteration", 0) + 1
-                and report.get("config") == previous.get("config")):
+        if report.get("training_iteration") == previous.get("training_iteration", 0) + 1 and report.get(
+            "config"
+        ) == previous.get("config"):
             segments[-1].append(report)
         else:
             segments.append([report])
@@ -212,7 +239,7 @@ def _ticks(p: Parameter) -> list[tuple[float, str]]:
         return []
     low, high = min(finite), max(finite)
     ticks = [(0.0, low), (0.5, (low + high) / 2), (1.0, high)] if high > low else [(0.5, low)]
-    return [(y, f"{10 ** v if p.log else v:.3g}") for y, v in ticks]
+    return [(y, f"{10**v if p.log else v:.3g}") for y, v in ticks]
 
 
 def _cut(text: str) -> str:

@@ -15,7 +15,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from raytune_hpo._options import is_real
 from raytune_hpo.errors import ConfigError
@@ -78,23 +79,51 @@ def write_comparison(experiments: Sequence[Results], output: str | None = None) 
             )
     traces = [(e.name, best_so_far(e)) for e in experiments]
     plots = {"best_so_far.png": best_so_far_figure(traces, first.metric, first.mode)}
-    header = ["experiment", "searcher", "scheduler", "trials", "errors", "iterations", "wall time (s)",
-              f"best {first.metric}", "best trial", "best configuration", "directory"]
+    header = [
+        "experiment",
+        "searcher",
+        "scheduler",
+        "trials",
+        "errors",
+        "iterations",
+        "wall time (s)",
+        f"best {first.metric}",
+        "best trial",
+        "best configuration",
+        "directory",
+    ]
     rows = []
     for e, (_, trace) in zip(experiments, traces):
         best = e.best_metrics or {}
-        rows.append(_row([
-            e.name, e.meta.get("searcher"), e.meta.get("scheduler"), len(e.trials), e.num_errors,
-            trace.iterations[-1] if trace.iterations else 0, trace.seconds[-1] if trace.seconds else None,
-            best.get(first.metric), e.best_trial.trial_id if e.best_trial else None,
-            _configuration(e.best_config) if e.best_config else None, e.path,
-        ]))
+        rows.append(
+            _row(
+                [
+                    e.name,
+                    e.meta.get("searcher"),
+                    e.meta.get("scheduler"),
+                    len(e.trials),
+                    e.num_errors,
+                    trace.iterations[-1] if trace.iterations else 0,
+                    trace.seconds[-1] if trace.seconds else None,
+                    best.get(first.metric),
+                    e.best_trial.trial_id if e.best_trial else None,
+                    _configuration(e.best_config) if e.best_config else None,
+                    e.path,
+                ]
+            )
+        )
     sections = [
         f"<h1>Comparison of {len(experiments)} experiments</h1>"
-        f"<p class='meta'>metric {_e(first.metric)} ({_e(first.mode)}) · written {_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
+        f"<p class='meta'>metric {_e(first.metric)} ({_e(first.mode)}) · "
+        f"written {_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
         "<h2>Best of each</h2>" + _table(header, rows, table_id="experiments"),
-        "<h2>Best so far</h2>" + _figure("best_so_far.png", plots, "The best value found so far by each "
-                                          "experiment, against the training iterations spent and against wall time."),
+        "<h2>Best so far</h2>"
+        + _figure(
+            "best_so_far.png",
+            plots,
+            "The best value found so far by each "
+            "experiment, against the training iterations spent and against wall time.",
+        ),
     ]
     return _write(output or os.path.join(first.path, COMPARISON_FILE), "comparison", sections, plots)
 
@@ -144,8 +173,10 @@ def _summary(results: Results) -> str:
     for t in results.trials:
         states[t.status.lower()] = states.get(t.status.lower(), 0) + 1
     facts = [
-        f"metric {results.metric} ({results.mode})", f"searcher {meta.get('searcher')}",
-        f"scheduler {meta.get('scheduler')}", f"max_t {meta.get('max_t')}",
+        f"metric {results.metric} ({results.mode})",
+        f"searcher {meta.get('searcher')}",
+        f"scheduler {meta.get('scheduler')}",
+        f"max_t {meta.get('max_t')}",
         f"{len(results.trials)} trials ({', '.join(f'{n} {s}' for s, n in sorted(states.items())) or 'none yet'})",
         f"{sum(len(t.history) for t in results.trials)} iterations",
         f"written {time.strftime('%Y-%m-%d %H:%M:%S')}",
@@ -174,8 +205,16 @@ def _run_table(results: Results, frame, stopped: set[str]) -> str:
             status = "stopped early"
         else:
             status = str(r["status"]).lower()
-        cells = [r["trial_id"], *(r[f"config.{p}"] for p in params), r[f"best.{metric}"],
-                 r.get(f"last.{metric}"), r["iterations"], r["duration_s"], status, r["node"]]
+        cells = [
+            r["trial_id"],
+            *(r[f"config.{p}"] for p in params),
+            r[f"best.{metric}"],
+            r.get(f"last.{metric}"),
+            r["iterations"],
+            r["duration_s"],
+            status,
+            r["node"],
+        ]
         kind = "best" if r["trial_id"] == best_id else "error" if r["status"] == "ERROR" else None
         rows.append(_row(cells, kind, title=r["error"] if isinstance(r["error"], str) else None))
     fixed = constants(frame)
@@ -194,7 +233,8 @@ def _best_so_far_section(results: Results, plots: dict[str, bytes]) -> str:
         return "<h2>Best so far</h2><p class='note'>No trial reported a finite " + _e(results.metric) + " yet.</p>"
     plots["best_so_far.png"] = best_so_far_figure([(None, trace)], results.metric, results.mode)
     return "<h2>Best so far</h2>" + _figure(
-        "best_so_far.png", plots,
+        "best_so_far.png",
+        plots,
         "The best value found so far, against the training iterations spent by all trials together "
         "(one per report) and against wall time.",
     )
@@ -220,10 +260,17 @@ def _parallel_coordinates_section(params, objective: list[float], results: Resul
     if not params or not any(math.isfinite(v) for v in objective):
         return ""
     plots["parallel_coordinates.png"] = parallel_coordinates_figure(params, objective, results.metric, results.mode)
-    return "<h2>Parameters against " + _e(results.metric) + "</h2>" + _figure(
-        "parallel_coordinates.png", plots,
-        "One line per trial through its parameters (its last configuration) to its best "
-        + _e(results.metric) + "; categories evenly spaced, numbers from least to greatest.",
+    return (
+        "<h2>Parameters against "
+        + _e(results.metric)
+        + "</h2>"
+        + _figure(
+            "parallel_coordinates.png",
+            plots,
+            "One line per trial through its parameters (its last configuration) to its best "
+            + _e(results.metric)
+            + "; categories evenly spaced, numbers from least to greatest.",
+        )
     )
 
 
@@ -236,9 +283,13 @@ def _importance_section(params, objective: list[float], results: Results, plots:
     plots["importance.png"] = importance_figure(result)
     rows = [_row([name, score]) for name, score in result.scores.items()]
     return (
-        "<h2>Parameter importance</h2><p>Method: " + _e(result.method) + ", on each trial's best "
-        + _e(results.metric) + " (shares sum to 1).</p>"
-        + _figure("importance.png", plots, "") + _table(["parameter", "importance"], rows, table_id="importance")
+        "<h2>Parameter importance</h2><p>Method: "
+        + _e(result.method)
+        + ", on each trial's best "
+        + _e(results.metric)
+        + " (shares sum to 1).</p>"
+        + _figure("importance.png", plots, "")
+        + _table(["parameter", "importance"], rows, table_id="importance")
     )
 
 
@@ -268,15 +319,25 @@ def _scheduler_section(results: Results) -> str:
         if not copies:
             return text + f"<p class='note'>No trial copied another ({EXPLOITS_FILE} holds no exploit).</p>"
         rows = [
-            _row([x.iteration, x.receiver, x.donor, x.donor_iteration,
-                  "; ".join(f"{k}: {_number(a)} → {_number(b)}" for k, (a, b) in x.changes.items()) or "none"])
+            _row(
+                [
+                    x.iteration,
+                    x.receiver,
+                    x.donor,
+                    x.donor_iteration,
+                    "; ".join(f"{k}: {_number(a)} → {_number(b)}" for k, (a, b) in x.changes.items()) or "none",
+                ]
+            )
             for x in copies
         ]
         return text + (
             f"<p class='note'>Each exploit: a trial in the bottom quantile continued from the checkpoint of "
             f"one in the top quantile, with that trial's hyperparameters explored ({len(copies)} exploits).</p>"
-            + _table(["at iteration", "trial", "copied trial", "from its iteration",
-                      "hyperparameters (copied → explored)"], rows, table_id="lineage")
+            + _table(
+                ["at iteration", "trial", "copied trial", "from its iteration", "hyperparameters (copied → explored)"],
+                rows,
+                table_id="lineage",
+            )
         )
     return ""
 

@@ -38,10 +38,7 @@ def stopped_early(results: Results) -> set[str]:
     if info is not None and not info.stops_trials:  # a short trial there ended by itself
         return set()
     end = horizon(results)
-    return {
-        t.trial_id for t in results.trials
-        if t.status == "TERMINATED" and 0 < t.iterations < end
-    }
+    return {t.trial_id for t in results.trials if t.status == "TERMINATED" and 0 < t.iterations < end}
 
 
 def rungs(results: Results) -> list[Rung]:

@@ -32,7 +32,8 @@ import numbers
 import os
 import socket
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from ray.tune import Callback
@@ -88,8 +89,10 @@ class TensorBoardLog(Callback):
             Event(wall_time=now, file_version="brain.Event:2"),
             Event(wall_time=now, summary=_hparams_summary(metadata.EXPERIMENT_TAG, experiment=experiment)),
             # The group is the trial: trials that share a configuration stay separate rows.
-            Event(wall_time=now, summary=summary_v2.hparams_pb(
-                hparams, trial_id=trial.storage.trial_dir_name, start_time_secs=now)),
+            Event(
+                wall_time=now,
+                summary=summary_v2.hparams_pb(hparams, trial_id=trial.storage.trial_dir_name, start_time_secs=now),
+            ),
         )
         return path
 
@@ -99,8 +102,9 @@ class TensorBoardLog(Callback):
             return
         now = time.time()
         end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=now)
-        _append(path, Event(wall_time=now, summary=_hparams_summary(
-            metadata.SESSION_END_INFO_TAG, session_end_info=end)))
+        _append(
+            path, Event(wall_time=now, summary=_hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end))
+        )
 
 
 def hparam_values(config: Mapping[str, Any]) -> dict[str, HParamValue]:
@@ -153,8 +157,9 @@ def _hparam_info(name: str, value: HParamValue) -> api_pb2.HParamInfo:
 def _hparams_summary(tag: str, **data: Any) -> Summary:
     """A summary of the HParams plugin: its data in the metadata, the value empty."""
     content = plugin_data_pb2.HParamsPluginData(**data)
-    return Summary(value=[Summary.Value(
-        tag=tag, metadata=metadata.create_summary_metadata(content), tensor=metadata.NULL_TENSOR)])
+    return Summary(
+        value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(content), tensor=metadata.NULL_TENSOR)]
+    )
 
 
 def _append(path: str, *events: Event) -> None:
