@@ -34,7 +34,7 @@ import copy
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from raytune_hpo._options import is_int, is_number
 from raytune_hpo.errors import ConfigError
@@ -187,13 +187,16 @@ def grid(values) -> Grid:
 class Space:
     """A validated search space: its parameters by path, and the constants around them."""
 
+    spec: Mapping[str, Any]
+    params: dict[str, Param]
+
     def __init__(self, spec: Mapping[str, Any] | Space):
         if isinstance(spec, Space):
             spec = spec.spec
         if not isinstance(spec, Mapping):
             raise ConfigError(f"space: must be a dict of parameter names to parameters, got {type(spec).__name__}")
         self.spec = spec
-        self.params: dict[str, Param] = {}
+        self.params = {}
         self._collect(spec, ())
         if not self.params:
             raise ConfigError("space: has no parameter to search; add one, e.g. 'lr': hpo.loguniform(1e-4, 1e-1)")
@@ -237,13 +240,13 @@ class Space:
     def project(self, config: Mapping[str, Any]) -> dict:
         """``config`` with every value moved into its parameter's domain (clipped, rounded,
         cast). PBT's perturbations multiply values by a factor; this keeps them legal."""
-        config = copy.deepcopy(dict(config))
+        projected = copy.deepcopy(dict(config))
         for name, param in self.params.items():
             keys = name.split(SEP)
-            value = _get(config, keys)
+            value = _get(projected, keys)
             if isinstance(param, (Float, Integer)) and isinstance(value, numbers.Real):
-                _set(config, keys, param.coerce(value))
-        return config
+                _set(projected, keys, param.coerce(value))
+        return projected
 
     # -- converters ----------------------------------------------------------------------------
 
@@ -264,16 +267,18 @@ class Space:
                 return tune.grid_search(list(p.options))
             if isinstance(p, Choice):
                 return tune.choice(list(p.options))
-            q = p.q
+            d: sample.Domain
+            # Each kind apart: Ray's Integer quantizes by an int, its Float by a float.
             if isinstance(p, Integer):
-                q = q if q and q > 1 else None
+                q = p.q if p.q and p.q > 1 else None
                 # Ray's quantized integers (q > 1) include the upper bound: the last legal one.
-                d = sample.Integer(p.low, p.high - 1 if q else p.high)
+                di = sample.Integer(p.low, p.high - 1 if q else p.high)
+                di = di.loguniform() if p.log else di.uniform()
+                d = di.quantized(q) if q else di
             else:
-                d = sample.Float(p.low, p.high)
-            d = d.loguniform() if p.log else d.uniform()
-            if q:
-                d = d.quantized(q)
+                df = sample.Float(p.low, p.high)
+                df = df.loguniform() if p.log else df.uniform()
+                d = df.quantized(p.q) if p.q else df
             d.set_sampler(CoercingSampler(d.get_sampler(), p), allow_override=True)
             return d
 
@@ -343,7 +348,9 @@ def _from_ray(value: Any) -> Param | None:
         if isinstance(value, sample.Integer):
             if q == 1:  # Ray: upper exclusive for q=1, inclusive for q > 1
                 return Integer(value.lower, value.upper, log=log)
-            return Integer(value.lower, value.upper + (1 if q else 0), log=log, q=q)
+            # Ray types Quantized.q as float | int; an integer domain's is an int (qrandint
+            # and qlograndint take an int q), and Integer.check() refuses any other.
+            return Integer(value.lower, value.upper + (1 if q else 0), log=log, q=cast(int | None, q))
         if isinstance(value, sample.Float):
             return Float(value.lower, value.upper, log=log, q=q)
     return RayDomain(value)

@@ -185,10 +185,15 @@ def run_plain(
     """The trials through plain Ray Tune (``reuse_actors=None``: its default)."""
     from ray import tune
 
+    # None leaves reuse_actors out, so that Ray's own default applies (TuneConfig types it bool).
+    if reuse_actors is None:
+        tune_config = tune.TuneConfig(num_samples=trials)
+    else:
+        tune_config = tune.TuneConfig(num_samples=trials, reuse_actors=reuse_actors)
     tune.Tuner(
         plain_trial,
         param_space={"x": tune.uniform(0, 1), "seconds": trial_seconds},
-        tune_config=tune.TuneConfig(num_samples=trials, reuse_actors=reuse_actors),
+        tune_config=tune_config,
         run_config=tune.RunConfig(storage_path=storage, name=name, verbose=0, callbacks=list(callbacks)),
     ).fit()
 
@@ -227,7 +232,12 @@ def _runner(
             ended.append(time.time() - start())
 
     reuse = True if setting == PLAIN_REUSE else None
-    return lambda: run_plain(storage, name, trials, trial_seconds, reuse, [Ended()]) or ""
+
+    def plain() -> str:  # plain Ray Tune leaves no experiment of ours: no directory
+        run_plain(storage, name, trials, trial_seconds, reuse, [Ended()])
+        return ""
+
+    return plain
 
 
 def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: float, warmup: int, storage: str) -> Run:
@@ -264,13 +274,14 @@ def _child(setting: str, repeat: int, place: int, trials: int, trial_seconds: fl
     )
 
 
-def median_spread(values: Sequence[float], digits: int = 1) -> str:
-    """``12.3 (11.9–12.8)``: the median, and the least and greatest of the repeats."""
-    values = [v for v in values if v is not None]
-    if not values:
+def median_spread(values: Sequence[float | None], digits: int = 1) -> str:
+    """``12.3 (11.9–12.8)``: the median, and the least and greatest of the repeats (``None``:
+    not measured, left out)."""
+    known = [v for v in values if v is not None]
+    if not known:
         return "-"
-    text = f"{statistics.median(values):.{digits}f}"
-    return text if len(values) == 1 else f"{text} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+    text = f"{statistics.median(known):.{digits}f}"
+    return text if len(known) == 1 else f"{text} ({min(known):.{digits}f}–{max(known):.{digits}f})"
 
 
 def by_setting(runs: Sequence[Run]) -> dict[str, list[Run]]:

@@ -97,9 +97,9 @@ def table(runs: Sequence[Run], problems: Sequence[str], read: dict[str, float] |
     lines.append("")
     lines.append("trials/s over each tenth of the run (median over the repeats):")
     for setting in (PLAIN_REUSE, OURS):
-        rows = [r.tenths() for r in groups.get(setting, []) if r.tenths()]
-        if rows:
-            tenths = [statistics.median(column) for column in zip(*rows)]
+        curves = [r.tenths() for r in groups.get(setting, []) if r.tenths()]
+        if curves:
+            tenths = [statistics.median(column) for column in zip(*curves)]
             lines.append(f"  {setting:<28} " + " ".join(f"{rate:6.1f}" for rate in tenths))
     if read:
         lines.append(

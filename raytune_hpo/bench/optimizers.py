@@ -123,7 +123,9 @@ def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage:
 def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float):
     import raytune_hpo as hpo
 
-    searcher, scheduler = {**PAIRINGS, **EXTRA_PAIRINGS}[pairing]
+    pair = {**PAIRINGS, **EXTRA_PAIRINGS}[pairing]
+    assert pair is not None  # only RAY_BOHB maps to None, and run_pairing runs it apart
+    searcher, scheduler = pair
     full_trials = budget // MAX_T
     results = hpo.run(
         problem.trainable,

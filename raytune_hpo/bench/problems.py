@@ -77,11 +77,16 @@ def _report(t: int, max_t: int, checkpoint: Callable[[], dict], **metrics: float
     hpo.report(checkpoint=checkpoint() if _at_rung(t, max_t) else None, reported_at=time.time(), **metrics)
 
 
+def _iteration_state(t: int) -> Callable[[], dict]:
+    """The checkpoint of a trial whose whole state is its iteration ``t``."""
+    return lambda: {"iteration": t}
+
+
 def _report_curve(config: dict, value_at: Callable[[float], tuple[float, float]]) -> None:
     max_t = config["max_t"]
     for t in range(_continue_from() + 1, max_t + 1):
         value, true_value = value_at(t / max_t)
-        _report(t, max_t, lambda t=t: {"iteration": t}, value=value, true_value=true_value)
+        _report(t, max_t, _iteration_state(t), value=value, true_value=true_value)
 
 
 # -- Branin ------------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ def counting_ones_trial(config: dict) -> None:
     done = _continue_from()
     for t in range(done + 1, max_t + 1):
         estimate = draws[:t].mean(axis=0).sum()
-        _report(t, max_t, lambda t=t: {"iteration": t}, value=-(bits + float(estimate)), true_value=true_value)
+        _report(t, max_t, _iteration_state(t), value=-(bits + float(estimate)), true_value=true_value)
 
 
 # -- digits ------------------------------------------------------------------------------------
@@ -208,15 +213,19 @@ def digits_trial(config: dict) -> None:
             value = loss(model(x[valid]), y[valid]).item()
         if not math.isfinite(value):
             value = math.log(10) * 10  # diverged: worse than any trained model, still a number
-        _report(
-            t,
-            config["max_t"],
-            lambda t=t: {
+
+        def checkpoint(t: int = t) -> dict:
+            return {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "rng": torch.get_rng_state(),
                 "iteration": t,
-            },
+            }
+
+        _report(
+            t,
+            config["max_t"],
+            checkpoint,
             value=value,
             true_value=value,
         )

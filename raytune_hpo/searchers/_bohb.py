@@ -22,7 +22,7 @@ from ray.tune.search.bohb import TuneBOHB
 
 from raytune_hpo._library import require
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest
-from raytune_hpo.space import Choice, Integer, Param, Space
+from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
 
 class BOHBSearcher(CompletingSearcher, TuneBOHB):
@@ -88,6 +88,8 @@ def to_configspace(space: Space, seed: int | None = None, searcher: str = "bohb"
             return cs.CategoricalHyperparameter(name, list(range(len(p.options))))
         if isinstance(p, Integer):
             return cs.UniformIntegerHyperparameter(name, p.low, p.high - 1, log=p.log, meta={"q": p.q})
+        # searchable() refused grids and Ray domains, so what is left is a Float
+        assert isinstance(p, Float)
         return cs.UniformFloatHyperparameter(name, p.low, p.high, log=p.log, meta={"q": p.q})
 
     configspace = cs.ConfigurationSpace(seed=seed)

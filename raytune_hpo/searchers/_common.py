@@ -7,11 +7,21 @@ import math
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raytune_hpo._library import library_options
 from raytune_hpo._options import OptionTable
 from raytune_hpo.space import Float, Space
+
+if TYPE_CHECKING:
+    from ray.tune.search import Searcher
+
+    # The mixins below always come before a Ray ``Searcher`` in their subclasses' bases; to the
+    # type checker they are Searchers, so that ``super().suggest`` and ``get_state`` resolve.
+    # At run time they stay plain classes (no Ray import here).
+    _SearcherMixin = Searcher
+else:
+    _SearcherMixin = object
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class SearcherRequest:
         )
 
 
-class CompletingSearcher:
+class CompletingSearcher(_SearcherMixin):
     """Mixed in before a Ray ``Searcher``: turns its raw suggestions (indices for choices,
     floats for integers, unrounded quantized values) into configurations of our space,
     constants included."""
@@ -69,7 +79,7 @@ def searchable(request: SearcherRequest) -> dict[str, Any]:
     return request.space.searchable(request.name)
 
 
-class PickledState:
+class PickledState(_SearcherMixin):
     """``save``/``restore`` of a searcher written here, through its ``get_state``/``set_state``."""
 
     def save(self, checkpoint_path: str) -> None:
@@ -84,7 +94,7 @@ class PickledState:
 def build_written_here(request: SearcherRequest, searcher: type, options: OptionTable, **arguments: Any):
     """A searcher written here (``searcher``), its ``searcher_options`` checked against its
     table ``options``, defaults filled in."""
-    options = request.checked_options(options)
+    checked = request.checked_options(options)
     return searcher(
         hpo_space=request.space,
         params=searchable(request),
@@ -92,7 +102,7 @@ def build_written_here(request: SearcherRequest, searcher: type, options: Option
         mode=request.mode,
         seed=request.seed,
         **arguments,
-        **options,
+        **checked,
     )
 
 

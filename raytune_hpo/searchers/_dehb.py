@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -209,6 +210,7 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
             return
         if iteration < trial["budget"] or not is_number(value):
             return
+        assert value is not None  # is_number(None) is False: value is a number here
         score = float(value) if self.mode != "max" else -float(value)
         trial["scores"][iteration] = score
         member = {"vector": trial["vector"], "score": score}
@@ -225,7 +227,7 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
                 population[worst] = member
 
     def _decode(self, vector: np.ndarray) -> dict:
-        config = {}
+        config: dict[str, Any] = {}
         for u, (name, p) in zip(vector, self.params.items()):
             u = min(max(float(u), 0.0), 1.0)
             if isinstance(p, Choice):

@@ -143,6 +143,7 @@ class GeneticAlgorithm(PickledState, Searcher):
         value = None if (error or not result) else result.get(self.metric)
         if genes is None or not is_number(value):
             return
+        assert value is not None  # is_number(None) is False: value is a number here
         score = float(value) if self.mode != "max" else -float(value)
         self._population.append({"genes": genes, "score": score, "born": self._finished})
         self._finished += 1

@@ -8,7 +8,7 @@ from ray.tune.search.hyperopt import HyperOptSearch  # imports without hyperopt;
 
 from raytune_hpo._library import require
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
-from raytune_hpo.space import Choice, Integer, Param, Space
+from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
 
 class TPESearcher(CompletingSearcher, HyperOptSearch):
@@ -42,6 +42,8 @@ def to_hyperopt(space: Space, searcher: str = "tpe") -> dict:
             if p.log:
                 return hp.qloguniform(name, math.log(p.low), math.log(p.high - 1), q)
             return hp.quniform(name, p.low, p.high - 1, q)
+        # searchable() refused grids and Ray domains, so what is left is a Float
+        assert isinstance(p, Float)
         if p.log:
             if p.q:
                 return hp.qloguniform(name, math.log(p.low), math.log(p.high), p.q)

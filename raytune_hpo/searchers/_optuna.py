@@ -15,7 +15,7 @@ from ray.tune.search.optuna import OptunaSearch  # imports without optuna; asser
 
 from raytune_hpo._library import require
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
-from raytune_hpo.space import Choice, Integer, Param, Space
+from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
 
 class OptunaSearcher(CompletingSearcher, OptunaSearch):
@@ -72,8 +72,10 @@ def to_optuna(space: Space, searcher: str = "optuna", extra: str = "optuna") -> 
             return dist.CategoricalDistribution(list(range(len(p.options))))
         if isinstance(p, Integer):
             # Optuna takes no step on a log scale; Space.complete applies q in that case.
-            step = 1 if p.log else (p.q or 1)
-            return dist.IntDistribution(p.low, p.high - 1, log=p.log, step=step)
+            int_step = 1 if p.log else (p.q or 1)
+            return dist.IntDistribution(p.low, p.high - 1, log=p.log, step=int_step)
+        # searchable() refused grids and Ray domains, so what is left is a Float
+        assert isinstance(p, Float)
         step = p.q if (p.q and not p.log) else None
         high = p.high
         if step is not None:  # Optuna wants high on the grid low + k*step
