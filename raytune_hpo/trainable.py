@@ -60,7 +60,7 @@ _local_trial: LocalTrial | None = None
 
 
 def _in_trial() -> bool:
-    from raytune_hpo._ray.controller import in_trial  # imports Ray: not at raytune_hpo's import
+    from raytune_hpo._ray.session import in_trial  # imports Ray: not at raytune_hpo's import
 
     return in_trial()
 

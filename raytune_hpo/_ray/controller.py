@@ -43,7 +43,8 @@ Ray 2.60's private names used here: ``ray.tune.registry._global_registry``,
 ``._set_trial_status``, ``._mark_trial_to_checkpoint``; ``_ExperimentCheckpointManager._storage``;
 ``_CheckpointManager._checkpoint_results`` and ``._latest_checkpoint_result``;
 ``ray.train._internal.storage._FilesystemSyncer`` and ``_upload_to_fs_path``;
-``ray.train._internal.session.get_session``; ``ray.tune.progress_reporter.TrialProgressCallback``.
+``ray.tune.progress_reporter.TrialProgressCallback`` (and, in :mod:`.session`,
+``ray.train._internal.session.get_session``).
 ``tests/test_controller.py`` checks each behaviour against the installed Ray.
 """
 
@@ -395,10 +396,3 @@ class NoRayTrialLines(TrialProgressCallback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         pass
-
-
-def in_trial() -> bool:
-    """Whether this code runs inside a trial that Ray Tune started."""
-    from ray.train._internal.session import get_session
-
-    return get_session() is not None

@@ -135,3 +135,11 @@ class _QuietRay(logging.Filter):
         return not record.getMessage().startswith(
             ("Trials did not complete", "Stop signal received", "Experiment has been interrupted")
         )
+
+
+def in_trial() -> bool:
+    """Whether this code runs inside a trial that Ray Tune started (Ray's private session: a
+    trial's worker imports this module, not the controller's)."""
+    from ray.train._internal.session import get_session
+
+    return get_session() is not None
