@@ -235,7 +235,7 @@ class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
 
     #: At the experiment's end, how long to wait for the cancelled groups to be created.
     END_WAIT_S = 0.5
-    #: Least time between two looks at the groups' states (one call to Ray's GCS for all).
+    #: Least time between two looks at the groups' states (one call to Ray's GCS per group).
     LOOK_EVERY_S = 0.05
 
     def __init__(self, update_interval_s: float = 0.1):
@@ -267,10 +267,11 @@ class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
         super().clear()  # re-initialises, _to_remove included
 
     def _remove_created(self) -> set:
-        """Remove the cancelled groups Ray has created; those still to remove."""
+        """Remove the cancelled groups Ray has created; those still to remove. Each group's state
+        is asked for alone: the table of all groups keeps every group the cluster ever removed,
+        and reading it whole made each look cost more as the experiment went on."""
         self._last_look = time.monotonic()
-        states = placement_group_table()
-        created = {g for g in self._to_remove if states.get(g.id.hex(), {}).get("state") == "CREATED"}
+        created = {g for g in self._to_remove if placement_group_table(g).get("state") == "CREATED"}
         for group in created:
             remove_placement_group(group)
         self._to_remove -= created
