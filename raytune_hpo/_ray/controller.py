@@ -63,7 +63,7 @@ from ray.train._internal.storage import _FilesystemSyncer, _upload_to_fs_path
 from ray.tune.experiment import Trial
 from ray.tune.progress_reporter import TrialProgressCallback
 from ray.tune.utils import flatten_dict
-from ray.util import placement_group_table, remove_placement_group
+from ray.util import remove_placement_group
 
 from raytune_hpo.directory import ERROR_FILE, TrialRecord, read_journal, read_results, replace_file
 
@@ -235,12 +235,13 @@ class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
 
     #: At the experiment's end, how long to wait for the cancelled groups to be created.
     END_WAIT_S = 0.5
-    #: Least time between two looks at the groups' states (one call to Ray's GCS per group).
+    #: Least time between two looks at the groups' states.
     LOOK_EVERY_S = 0.05
 
     def __init__(self, update_interval_s: float = 0.1):
         super().__init__(update_interval_s=update_interval_s)
-        self._to_remove: set = set()  # cancelled before created
+        # Cancelled before created: each group by the future Ray resolves once it is created.
+        self._to_remove: dict[ray.ObjectRef, Any] = {}
         self._last_look = 0.0
 
     def cancel_resource_request(self, resource_request) -> None:
@@ -248,9 +249,10 @@ class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
         if not staged:  # its group is created: Ray's own path
             return super().cancel_resource_request(resource_request)
         group = staged.pop()
-        self._staging_future_to_pg.pop(self._pg_to_staging_future.pop(group))
+        future = self._pg_to_staging_future.pop(group)
+        self._staging_future_to_pg.pop(future)
         self._pg_to_request.pop(group)
-        self._to_remove.add(group)
+        self._to_remove[future] = group
 
     def update_state(self) -> None:
         super().update_state()
@@ -262,19 +264,19 @@ class CreatedPlacementGroupsRemoved(PlacementGroupResourceManager):
             deadline = time.monotonic() + self.END_WAIT_S
             while self._remove_created() and time.monotonic() < deadline:
                 time.sleep(0.01)
-            for group in self._to_remove:
+            for group in self._to_remove.values():
                 remove_placement_group(group)
         super().clear()  # re-initialises, _to_remove included
 
-    def _remove_created(self) -> set:
-        """Remove the cancelled groups Ray has created; those still to remove. Each group's state
-        is asked for alone: the table of all groups keeps every group the cluster ever removed,
-        and reading it whole made each look cost more as the experiment went on."""
+    def _remove_created(self) -> dict:
+        """Remove the cancelled groups Ray has created; those still to remove. Created is told
+        by each group's readiness future, as Ray Tune tells its own staged groups (a local look,
+        no call to the GCS: asking the GCS, for the table of every group the cluster ever had or
+        for each group, cost more with every trial of the experiment)."""
         self._last_look = time.monotonic()
-        created = {g for g in self._to_remove if placement_group_table(g).get("state") == "CREATED"}
-        for group in created:
-            remove_placement_group(group)
-        self._to_remove -= created
+        created, _ = ray.wait(list(self._to_remove), num_returns=len(self._to_remove), timeout=0)
+        for future in created:
+            remove_placement_group(self._to_remove.pop(future))
         return self._to_remove
 
 
