@@ -93,7 +93,7 @@ def build_tuner(plan: Plan, callbacks: list, verbose: int) -> Tuner:
 
     o = plan.options
     return tune.Tuner(
-        tune.with_resources(as_trainable(plan.trainable, o.seed), o.resources),
+        _ray_trainable(plan.trainable, o.seed, o.resources),
         param_space=plan.param_space,
         tune_config=tune.TuneConfig(
             metric=o.metric,
@@ -129,10 +129,17 @@ def restore_tuner(path: str, trainable: Callable, meta: Mapping[str, Any], retry
 
     return tune.Tuner.restore(
         path,
-        trainable=tune.with_resources(as_trainable(trainable, meta["seed"]), meta["resources"]),
+        trainable=_ray_trainable(trainable, meta["seed"], meta["resources"]),
         resume_unfinished=True,
         resume_errored=retry_errored,
     )
+
+
+def _ray_trainable(trainable: Callable, seed: int | None, resources: Mapping[str, float]) -> Any:
+    """The user's function as Ray Tune runs it, in a run and on resume alike."""
+    from ray import tune
+
+    return tune.with_resources(as_trainable(trainable, seed), dict(resources))
 
 
 def make_callbacks(

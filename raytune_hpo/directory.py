@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from raytune_hpo._options import is_number
+from raytune_hpo._options import is_number, is_real
 from raytune_hpo.errors import ConfigError, DamagedExperiment
 
 META_FILE = "hpo.json"
@@ -278,7 +278,7 @@ class EndSummary:
         if is_number(value):
             if self.best is None or (value < self.best[1] if self.mode == "min" else value > self.best[1]):
                 self.best = (self.reports, float(value))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and self.non_finite is None:
+        elif is_real(value) and self.non_finite is None:
             self.non_finite = f"{self.metric} was {value} at iteration {iteration}"
         self.reports += 1
         self.iterations = iteration

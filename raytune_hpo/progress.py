@@ -13,13 +13,13 @@ the lines, not the experiment.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import TYPE_CHECKING
 
 from ray.tune import Callback
 
+from raytune_hpo._options import is_number
 from raytune_hpo.directory import JournalContents
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class Progress(Callback):
         self._trials[trial.trial_id] = trial
         self.spent += 1
         value = result.get(self.metric)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if is_number(value):
             self._better(value, str(trial), dict(result.get("config", {})))
 
     def on_trial_complete(self, iteration, trials, trial, **info):

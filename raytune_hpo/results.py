@@ -230,16 +230,11 @@ class Results:
         return None if trial is None or report is None else (trial, report)
 
     @property
-    def _best_report(self) -> dict | None:
-        best = self._best
-        return best[1] if best else None
-
-    @property
     def best_metrics(self) -> dict | None:
         """The best trial's best report: every metric it reported then, with Ray's bookkeeping
         (``training_iteration``, ``time_total_s``...) but without the config."""
-        report = self._best_report
-        return None if report is None else {k: v for k, v in report.items() if k != "config"}
+        best = self._best
+        return None if best is None else {k: v for k, v in best[1].items() if k != "config"}
 
     @property
     def best_config(self) -> dict | None:

@@ -42,6 +42,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from raytune_hpo._options import is_real
 from raytune_hpo.results import is_metric
 from raytune_hpo.space import flatten
 
@@ -136,11 +137,7 @@ def metric_values(result: Mapping[str, Any]) -> dict[str, float]:
     """A report's numeric metrics (Ray's bookkeeping left out), nested ones joined with
     ``/``: TensorBoard groups tags by what comes before the first ``/``."""
     reported = flatten({k: v for k, v in result.items() if k != "config"})
-    return {
-        tag: float(value)
-        for tag, value in reported.items()
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and is_metric(tag, float(value))
-    }
+    return {tag: float(value) for tag, value in reported.items() if is_real(value) and is_metric(tag, float(value))}
 
 
 def _hparam_info(name: str, value: HParamValue) -> api_pb2.HParamInfo:
