@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import re
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo.errors import ConfigError, DamagedExperiment, StorageFull
 from raytune_hpo.results import RAY_FIELDS
 
@@ -45,21 +46,26 @@ def storage_fault(error: OSError, path: str) -> StorageFull | None:
     )
 
 
-def metric_missing(error: Exception, path: str, metric: str) -> ConfigError | None:
-    """Ray stops the experiment at the first report without the metric, with a traceback
-    around a ValueError that quotes the report: that, as one line naming what was reported;
-    None for another failure."""
+def metric_missing(error: Exception, path: str, objectives: Objectives) -> ConfigError | None:
+    """Ray stops the experiment at the first report without the metric (and
+    :class:`~raytune_hpo._stop.Guard` at the first without another objective or a constrained
+    metric), with a traceback around a ValueError that quotes the report: that, as one line
+    naming what was reported; None for another failure."""
     cause = error.__context__
     if not isinstance(cause, ValueError) or "did not include the specified metric" not in str(cause):
         return None
+    named = re.search(r"metric\(s\) `([^`]+)`", str(cause))
+    metric = named.group(1) if named and named.group(1) in objectives.reported else objectives.primary
+    field = "metric" if metric in objectives.metrics else f"constraints.{metric}"
     reported = [
         k
         for k in re.findall(r"'([^']+)': ", str(cause).partition("Result: ")[2])
         if k not in RAY_FIELDS and not k.startswith("config/")
     ]
+    fix = "set metric to a name reported" if field == "metric" else "drop the constraint"
     return ConfigError(
-        f"metric: a trial reported {', '.join(reported) or 'nothing'} but not {metric!r}; every "
-        f"hpo.report() must include {metric}=..., or set metric to a name reported; the experiment "
+        f"{field}: a trial reported {', '.join(reported) or 'nothing'} but not {metric!r}; every "
+        f"hpo.report() must include {metric}=..., or {fix}; the experiment "
         f"stopped, run it again under another name (or after removing {path!r})"
     )
 

@@ -9,6 +9,7 @@ need more than one field or the trainable (a pairing, checkpoints) are here too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import REQUIRED, Option, OptionTable, did_you_mean, is_number
 from raytune_hpo._ray.session import RESOURCE_NAMES
 from raytune_hpo.errors import ConfigError
@@ -30,6 +32,15 @@ def _mapping(name: str, value: Any) -> dict:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{name}: must be a dict, got {type(value).__name__}")
     return dict(value)
+
+
+def _metric(name: str, value: Any) -> str | list[str]:
+    Objectives.of(value, "min" if isinstance(value, str) else ["min"] * len(value or ()))  # the names checked
+    return value
+
+
+def _any(name: str, value: Any) -> Any:  # checked with the metric (raytune_hpo._objectives)
+    return value
 
 
 def _searcher(name: str, value: Any) -> str:
@@ -92,8 +103,21 @@ class RunOptions:
     field's ``help`` says what it means. :meth:`checked` makes one from given values, every
     default decided (the types are those of a checked one: None is "not given" before)."""
 
-    metric: str = _option(REQUIRED, str, "the objective, a name every hpo.report() includes")
-    mode: str = _option("min", str, "'min' or 'max'", choices=("min", "max"))
+    metric: str | list[str] = _option(
+        REQUIRED,
+        object,
+        "the objective, a name every hpo.report() includes; a list of names for several objectives",
+        check=_metric,
+    )
+    mode: str | list[str] = _option(
+        None, object, "'min' or 'max' (default 'min'); a list, one per metric, for several objectives", check=_any
+    )
+    constraints: dict = _option(
+        None,
+        dict,
+        "outcome constraints on reported metrics, {'gpu_mem_gb': ('<=', 16)}: a trial that violates one is infeasible",
+        check=_mapping,
+    )
     searcher: str = _option("random", str, "a name of hpo.SEARCHERS", check=_searcher)
     scheduler: str = _option(
         None,
@@ -127,6 +151,11 @@ class RunOptions:
         "where else trials are logged: {'mlflow': {'tracking_uri': ..., 'experiment': ...}}",
         check=_tracking,
     )
+
+    @functools.cached_property
+    def objectives(self) -> Objectives:
+        """``metric``, ``mode`` and ``constraints`` as one (:mod:`raytune_hpo._objectives`)."""
+        return Objectives.of(self.metric, self.mode, self.constraints)
 
     @classmethod
     def table(cls) -> OptionTable:
@@ -169,6 +198,8 @@ class RunOptions:
                     f"max_t: given twice, {values['max_t']!r} and scheduler_options.max_t={in_options!r}; keep one"
                 )
             values["max_t"] = in_options
+        objectives = Objectives.of(values["metric"], values["mode"], values["constraints"])
+        values.update(objectives.meta(), constraints=values["constraints"])
         if values["scheduler"] is None:
             paired = get_searcher(values["searcher"]).schedulers
             values["scheduler"] = paired[0] if paired else "fifo"
@@ -191,6 +222,28 @@ def check_trainable(trainable: Any) -> None:
         ) from None
     except ValueError:  # no signature to inspect (a builtin): let it through
         pass
+
+
+def check_objectives(objectives: Objectives, searcher: SearcherInfo, scheduler: SchedulerInfo) -> None:
+    """Several objectives only for the searchers and schedulers that take them; constraints
+    only for schedulers that rank infeasible trials last (any searcher: those without native
+    constraints see an infeasible trial as the worst)."""
+    from raytune_hpo.schedulers._registry import REGISTRY as SCHEDULERS
+    from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
+
+    if objectives.several and not searcher.several_objectives:
+        able = ", ".join(s.name for s in SEARCHERS.values() if s.several_objectives)
+        raise ConfigError(
+            f"searcher: {searcher.name!r} optimises one objective, and metric has {len(objectives.metrics)}; "
+            f"the searchers that take several are {able}"
+        )
+    if (objectives.several or objectives.constraints) and not scheduler.several_objectives:
+        able = ", ".join(s.name for s in SCHEDULERS.values() if s.several_objectives)
+        what = "several objectives" if objectives.several else "constraints"
+        raise ConfigError(
+            f"scheduler: {scheduler.name!r} compares trials by one metric and cannot take {what}; "
+            f"the schedulers that can are {able}"
+        )
 
 
 def check_pairing(searcher: SearcherInfo, scheduler: SchedulerInfo, trainable: Callable) -> None:

@@ -1,7 +1,9 @@
 """The stopping rules of every experiment, besides its scheduler's, and the signals that stop it.
 
-A trial ends at ``max_t`` iterations, or at its first report whose metric is NaN or infinite:
-it diverged, training it on wastes the budget, and it can never be the best.
+A trial ends at ``max_t`` iterations, or at its first report whose objective (any of them) is
+NaN or infinite: it diverged, training it on wastes the budget, and it can never be the best.
+A report without one of the objectives or constrained metrics stops the experiment, as Ray Tune
+does for its one metric (:func:`raytune_hpo._failures.metric_missing` says it in one line).
 """
 
 from __future__ import annotations
@@ -12,18 +14,27 @@ from typing import Any
 
 from ray.tune.stopper import Stopper
 
-from raytune_hpo.results import is_non_finite
+from raytune_hpo._objectives import Objectives
+from raytune_hpo.results import is_metric, is_non_finite
 
 
 class Guard(Stopper):
-    """Ends a trial at ``max_t`` iterations or at its first non-finite ``metric``."""
+    """Ends a trial at ``max_t`` iterations or at its first non-finite objective."""
 
-    def __init__(self, metric: str, max_t: int | None = None):
-        self.metric, self.max_t = metric, max_t
+    def __init__(self, objectives: Objectives, max_t: int | None = None):
+        self.objectives, self.max_t = objectives, max_t
 
     def __call__(self, trial_id: str, result: dict) -> bool:
+        reported = self.objectives.reported
+        if len(reported) > 1 and any(is_metric(k, v) for k, v in result.items()):
+            missing = [m for m in reported if m not in result]
+            if missing:  # Ray Tune's own words for its one metric, read by _failures.metric_missing
+                raise ValueError(
+                    f"Trial returned a result which did not include the specified metric(s) `{missing[0]}` "
+                    f"that `{type(self).__name__}` expects. Result: {result}"
+                )
         at_max_t = self.max_t is not None and result.get("training_iteration", 0) >= self.max_t
-        return at_max_t or is_non_finite(result.get(self.metric))
+        return at_max_t or any(is_non_finite(result.get(m)) for m in self.objectives.metrics)
 
     def stop_all(self) -> bool:
         return False

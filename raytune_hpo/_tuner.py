@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._ray.session import ray_verbosity
 from raytune_hpo._run_options import RunOptions
 from raytune_hpo.directory import Journal, JournalContents
@@ -57,8 +58,7 @@ def experiment_meta(plan: Plan) -> dict[str, Any]:
     o = plan.options
     return {
         "name": o.name,
-        "metric": o.metric,
-        "mode": o.mode,
+        **o.objectives.meta(),  # metric, mode, and constraints where there are some
         "searcher": plan.searcher.name,
         "scheduler": plan.scheduler.name,
         "num_samples": o.num_samples,
@@ -96,8 +96,10 @@ def build_tuner(plan: Plan, callbacks: list, verbose: int) -> Tuner:
         _ray_trainable(plan.trainable, o.seed, o.resources),
         param_space=plan.param_space,
         tune_config=tune.TuneConfig(
-            metric=o.metric,
-            mode=o.mode,
+            # Ray Tune takes one metric: the first objective (the searchers and schedulers that
+            # take several are given them all when built).
+            metric=o.objectives.primary,
+            mode=o.objectives.primary_mode,
             search_alg=plan.search_alg,
             scheduler=plan.scheduler_alg,
             num_samples=o.num_samples,
@@ -115,8 +117,8 @@ def build_tuner(plan: Plan, callbacks: list, verbose: int) -> Tuner:
                 # The best two by the objective and always the latest (Ray keeps it to resume);
                 # all under PBT, which may hand any trial's past checkpoint to another later.
                 num_to_keep=None if plan.scheduler.needs_checkpoints else 2,
-                checkpoint_score_attribute=o.metric,
-                checkpoint_score_order=o.mode,
+                checkpoint_score_attribute=o.objectives.primary,
+                checkpoint_score_order=o.objectives.primary_mode,
             ),
             verbose=ray_verbosity(verbose),
             callbacks=callbacks,
@@ -152,8 +154,9 @@ def make_callbacks(
     from raytune_hpo.progress import Progress
     from raytune_hpo.tracking import ExperimentLog, MLflowLog, TensorBoardLog
 
-    metric, mode = meta["metric"], meta["mode"]
-    callbacks = [LowSpace(path), ExperimentLog(journal, metric, mode), TensorBoardLog(metric)]
+    objectives = Objectives.from_meta(meta)
+    metric, mode = objectives.primary, objectives.primary_mode
+    callbacks = [LowSpace(path), ExperimentLog(journal, objectives), TensorBoardLog(objectives)]
     if "mlflow" in (meta.get("tracking") or {}):
         callbacks.append(MLflowLog(meta["name"], **meta["tracking"]["mlflow"]))
     if verbose == 1:
@@ -169,7 +172,7 @@ def _stopper(plan: Plan) -> Any:
     from raytune_hpo._stop import Guard
 
     o = plan.options
-    guard = Guard(o.metric, o.max_t if o.max_t and not plan.scheduler.stops_at_max_t else None)
+    guard = Guard(o.objectives, o.max_t if o.max_t and not plan.scheduler.stops_at_max_t else None)
     if o.iteration_budget is None:
         return guard
     from ray.tune.stopper import CombinedStopper

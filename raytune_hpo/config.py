@@ -108,7 +108,7 @@ class Experiment:
             "trainable": self.trainable(),
             "space": parse_space(r["space"]),
             "metric": r["metric"],
-            "mode": r.get("mode", "min"),
+            "mode": r.get("mode"),
             "searcher": searcher,
             "scheduler": scheduler,
             "searcher_options": searcher_options,

@@ -27,11 +27,13 @@ first trial and at the ten-thousandth::
 ``start`` comes each time a trial starts (again after a retry, a resume, a PBT exploit), with
 the configuration it starts with; ``end`` once it ended, with its status (``TERMINATED``, or
 ``ERROR`` after its last retry), its number of reports (lines of its ``result.json``), its last
-iteration, its best report (row in ``result.json`` and value of the objective), its first
-non-finite objective, and how many times it failed. ``drop``: a trial that was running when
-the driver died and that Ray Tune's snapshot did not hold; resume started another in its
-place, and it is not counted. ``session`` and ``stop`` frame each run or resume of the
-experiment; a session without ``stop`` ended with its driver.
+iteration, its best report (row in ``result.json`` and value of the first objective), its first
+non-finite objective, and how many times it failed; with several objectives or constraints,
+``last`` (the last report's objectives and constrained metrics: what stands for the trial on a
+Pareto front) and ``violation`` (the largest constraint violation of its reports, 0 feasible).
+``drop``: a trial that was running when the driver died and that Ray Tune's snapshot did not
+hold; resume started another in its place, and it is not counted. ``session`` and ``stop``
+frame each run or resume of the experiment; a session without ``stop`` ended with its driver.
 
 Every line is flushed to the operating system as it is written (it survives the driver's
 death, ``SIGKILL`` and the OOM killer included) and synced to the disk at most a second later
@@ -54,6 +56,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_number, is_real
 from raytune_hpo.errors import ConfigError, DamagedExperiment
 
@@ -263,33 +266,48 @@ def read_text(path: str) -> str | None:
 
 class EndSummary:
     """What a trial's ``end`` event says of its reports, followed one report at a time:
-    how many, its last iteration, its best (row and value of the objective ``metric``, by
-    ``mode``) and its first non-finite objective."""
+    how many, its last iteration, its best (row and value of the first objective, by its
+    mode) and its first non-finite objective. With several objectives or constraints, also
+    ``last``: its last report's objectives and constrained metrics, and ``violation``: the
+    largest constraint violation of any report (:mod:`raytune_hpo._objectives`)."""
 
-    def __init__(self, metric: str, mode: str):
-        self.metric, self.mode = metric, mode
+    def __init__(self, objectives: Objectives):
+        self.objectives = objectives
+        self.metric, self.mode = objectives.primary, objectives.primary_mode
         self.reports = self.iterations = 0
         self.best: tuple[int, float] | None = None
         self.non_finite: str | None = None
+        self.last: dict[str, Any] = {}
+        self.violation = 0.0
 
     def add(self, report: Mapping[str, Any]) -> None:
         value: Any = report.get(self.metric)  # whatever the trainable reported; is_number checks it
         iteration = report.get("training_iteration", self.reports + 1)
-        if is_number(value):
-            if self.best is None or (value < self.best[1] if self.mode == "min" else value > self.best[1]):
-                self.best = (self.reports, float(value))
-        elif is_real(value) and self.non_finite is None:
-            self.non_finite = f"{self.metric} was {value} at iteration {iteration}"
+        if is_number(value) and (
+            self.best is None or (value < self.best[1] if self.mode == "min" else value > self.best[1])
+        ):
+            self.best = (self.reports, float(value))
+        if self.non_finite is None:
+            for metric in self.objectives.metrics:
+                if is_real(report.get(metric)) and not is_number(report.get(metric)):
+                    self.non_finite = f"{metric} was {report[metric]} at iteration {iteration}"
+                    break
+        if self.objectives.several or self.objectives.constraints:
+            self.last = {m: report.get(m) for m in self.objectives.reported}
+            self.violation = max(self.violation, self.objectives.violation(report))
         self.reports += 1
         self.iterations = iteration
 
     def fields(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "reports": self.reports,
             "iterations": self.iterations,
             "best": self.best,
             "non_finite": self.non_finite,
         }
+        if self.objectives.several or self.objectives.constraints:
+            fields.update(last=self.last, violation=self.violation)
+        return fields
 
 
 class Journal:
@@ -345,6 +363,10 @@ class TrialRecord:
     non_finite: str | None = None
     failures: int = 0
     ended: float | None = None
+    # once ended, with several objectives or constraints: its last report's objectives and
+    # constrained metrics, and the largest violation of any report (raytune_hpo._objectives)
+    last: dict | None = None
+    violation: float | None = None
 
 
 @dataclass
@@ -388,6 +410,7 @@ def read_journal(path: str) -> JournalContents:
             trial.best = (int(best[0]), float(best[1])) if isinstance(best, list) and len(best) == 2 else None
             trial.non_finite, trial.failures = record.get("non_finite"), int(record.get("failures") or 0)
             trial.ended = record.get("time")
+            trial.last, trial.violation = record.get("last"), record.get("violation")
             trial.ends += 1
         elif event == "drop" and trial_id in trials:
             contents.dropped[trial_id] = trials.pop(trial_id)

@@ -19,8 +19,9 @@ from typing import Any
 
 from raytune_hpo import directory
 from raytune_hpo._lock import experiment_lock
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._ray.session import check_cluster_fits, ensure_ray, tune_settings
-from raytune_hpo._run_options import RunOptions, check_pairing, check_trainable
+from raytune_hpo._run_options import RunOptions, check_objectives, check_pairing, check_trainable
 from raytune_hpo._tuner import Plan, build_tuner, experiment_meta, make_callbacks, restore_tuner, start_journal
 from raytune_hpo.directory import META_FILE, TRAINABLE_FILE, Journal, JournalContents
 from raytune_hpo.errors import ConfigError, Interrupted
@@ -84,10 +85,20 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
     o = RunOptions.checked(options, trainable)
     searcher, scheduler = get_searcher(o.searcher), get_scheduler(o.scheduler)
     check_pairing(searcher, scheduler, trainable)
+    check_objectives(o.objectives, searcher, scheduler)
     hpo_space = Space(space)
     with _refused_options("searcher", o.searcher, o.searcher_options):
         search_alg, param_space = searcher.build(
-            SearcherRequest(o.searcher, hpo_space, o.metric, o.mode, o.seed, o.max_concurrent, o.searcher_options)
+            SearcherRequest(
+                o.searcher,
+                hpo_space,
+                o.objectives.primary,
+                o.objectives.primary_mode,
+                o.seed,
+                o.max_concurrent,
+                o.searcher_options,
+                objectives=o.objectives,
+            )
         )
     trials = planned_trials(o.searcher, hpo_space, o.num_samples)
     request = SchedulerRequest(
@@ -99,6 +110,7 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
         o.max_concurrent,
         o.time_budget_s,
         learner=searcher.learns_from_rungs,
+        objectives=o.objectives,
     )
     with _refused_options("scheduler", o.scheduler, o.scheduler_options):
         scheduler_alg = scheduler.build(request)
@@ -190,7 +202,7 @@ def _reconcile(
         if status is None:
             journal.write("drop", trial=trial_id)
         elif status in ("TERMINATED", "ERROR"):
-            summary = directory.EndSummary(meta["metric"], meta["mode"])
+            summary = directory.EndSummary(Objectives.from_meta(meta))
             for report in directory.read_results(os.path.join(path, record.name)):
                 summary.add(report)
             journal.write("end", trial=trial_id, status=status, **summary.fields(), failures=record.failures)
@@ -219,7 +231,7 @@ def _fit(tuner: Any, path: str, meta: dict, verbose: int, journal: Journal, call
             fit(tuner)
     except TuneError as e:
         stop = {"reason": "failed", "error": str(e).splitlines()[0] if str(e) else "TuneError"}
-        missing = metric_missing(e, path, meta["metric"])
+        missing = metric_missing(e, path, Objectives.from_meta(meta))
         if missing is not None:
             raise missing from None
         raise

@@ -10,6 +10,7 @@ import os
 import pytest
 
 import raytune_hpo as hpo
+from raytune_hpo._objectives import Objectives
 from raytune_hpo.directory import (
     JOURNAL_FILE,
     EndSummary,
@@ -75,14 +76,23 @@ def test_journal_lines_hold_numpy_values_and_nan(tmp_path):
 
 
 def test_the_end_summary_follows_the_best_report_and_the_first_non_finite_one():
-    summary = EndSummary("loss", "min")
+    summary = EndSummary(Objectives.of("loss", "min"))
     for value in (3.0, 1.0, float("nan"), 2.0, float("-inf"), 0.5):
         summary.add({"loss": value, "training_iteration": summary.reports + 1})
     assert summary.fields() == {"reports": 6, "iterations": 6, "best": (5, 0.5), "non_finite": "loss was nan at iteration 3"}
-    maximise = EndSummary("acc", "max")
+    maximise = EndSummary(Objectives.of("acc", "max"))
     for value in (0.2, 0.9, 0.4):
         maximise.add({"acc": value})
     assert maximise.best == (1, 0.9)
+
+
+def test_the_end_summary_of_several_objectives_keeps_the_last_report_and_the_largest_violation():
+    summary = EndSummary(Objectives.of(["loss", "ms"], ["min", "min"], {"mem": ("<=", 4)}))
+    for loss, ms, mem in ((3.0, 9.0, 5.0), (1.0, float("inf"), 3.0), (0.5, 7.0, 2.0)):
+        summary.add({"loss": loss, "ms": ms, "mem": mem, "training_iteration": summary.reports + 1})
+    fields = summary.fields()
+    assert fields["best"] == (2, 0.5) and fields["non_finite"] == "ms was inf at iteration 2"
+    assert fields["last"] == {"loss": 0.5, "ms": 7.0, "mem": 2.0} and fields["violation"] == 1.0
 
 
 def test_result_files_are_appended_and_read_back_a_cut_line_skipped(tmp_path):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raytune_hpo._library import library_options
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import OptionTable
 from raytune_hpo.space import Space
 
@@ -54,6 +55,8 @@ class SchedulerRequest:
     max_concurrent: int | None = None
     time_budget_s: float | None = None
     learner: bool = False  # the searcher is a RungLearner (raytune_hpo._contract)
+    # What the experiment optimises; None: one objective, given through Ray's TuneConfig.
+    objectives: Objectives | None = None
     # The options the factory passed on, defaults included: what the plan shows (rungs).
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -27,6 +27,9 @@ class SchedulerInfo:
     # Its rungs, as raytune_hpo.schedulers._rungs.describe draws them: "asha", "sha",
     # "hyperband", "hyperband_async"; None where it has none.
     rungs: str | None = None
+    # It takes several objectives and constraints: it compares trials through
+    # raytune_hpo._objectives (non-dominated sorting, infeasible ones last), or not at all.
+    several_objectives: bool = False
 
     def build(self, request: SchedulerRequest):
         return call_factory(self.factory, request)
@@ -35,7 +38,11 @@ class SchedulerInfo:
 _PACKAGE = "raytune_hpo.schedulers"
 _SCHEDULERS = [
     SchedulerInfo(
-        "fifo", "no early stopping: every trial runs to max_t", f"{_PACKAGE}._fifo:build_fifo", stops_trials=False
+        "fifo",
+        "no early stopping: every trial runs to max_t",
+        f"{_PACKAGE}._fifo:build_fifo",
+        stops_trials=False,
+        several_objectives=True,
     ),
     SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
     SchedulerInfo(

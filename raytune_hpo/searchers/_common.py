@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from raytune_hpo._library import library_options
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import OptionTable
 from raytune_hpo.space import Float, Space
 
@@ -37,6 +38,12 @@ class SearcherRequest:
     seed: int | None = None
     max_concurrent: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Every objective and the constraints; by default the one objective above.
+    objectives: Objectives = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.objectives is None:
+            object.__setattr__(self, "objectives", Objectives.of(self.metric, self.mode))
 
     def checked_options(self, table: OptionTable) -> dict[str, Any]:
         """``searcher_options`` checked against the searcher's own table (a searcher written

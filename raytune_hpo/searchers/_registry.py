@@ -19,6 +19,10 @@ class SearcherInfo:
     # counts paused trials apart (a RungLearner); it proposes each trial for its bracket.
     learns_from_rungs: bool = False
     follows_brackets: bool = False
+    # It takes several objectives (raytune_hpo._objectives); it is given the constraints
+    # itself (Optuna's constraints_func) rather than seeing infeasible trials as the worst.
+    several_objectives: bool = False
+    native_constraints: bool = False
 
     def build(self, request: SearcherRequest):
         return call_factory(self.factory, request)
@@ -26,8 +30,18 @@ class SearcherInfo:
 
 _PACKAGE = "raytune_hpo.searchers"
 _SEARCHERS = [
-    SearcherInfo("random", "random sampling of the space (grids expanded)", f"{_PACKAGE}._basic:build_random"),
-    SearcherInfo("grid", "every combination of hpo.grid and hpo.choice values", f"{_PACKAGE}._basic:build_grid"),
+    SearcherInfo(
+        "random",
+        "random sampling of the space (grids expanded)",
+        f"{_PACKAGE}._basic:build_random",
+        several_objectives=True,
+    ),
+    SearcherInfo(
+        "grid",
+        "every combination of hpo.grid and hpo.choice values",
+        f"{_PACKAGE}._basic:build_grid",
+        several_objectives=True,
+    ),
     SearcherInfo("tpe", "tree-structured Parzen estimator (hyperopt)", f"{_PACKAGE}._hyperopt:build_tpe", "hyperopt"),
     SearcherInfo("optuna", "Optuna's TPE sampler", f"{_PACKAGE}._optuna:build_optuna", "optuna"),
     SearcherInfo(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ray.tune import Callback
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo.directory import EndSummary, Journal, ResultFile, read_results, write_params
 
 
@@ -31,12 +32,12 @@ class _Running:
 
 
 class ExperimentLog(Callback):
-    """Writes each trial's files and its journal events; ``metric`` and ``mode`` are the
-    experiment's objective, followed for the ``end`` event. ``unfinished``, once the experiment
+    """Writes each trial's files and its journal events; ``objectives`` are the experiment's,
+    followed for the ``end`` event. ``unfinished``, once the experiment
     ended: the trials that started and did not end (it was interrupted)."""
 
-    def __init__(self, journal: Journal, metric: str, mode: str) -> None:
-        self.journal, self.metric, self.mode = journal, metric, mode
+    def __init__(self, journal: Journal, objectives: Objectives) -> None:
+        self.journal, self.objectives = journal, objectives
         self.unfinished = 0
         self._running: dict[str, _Running] = {}
 
@@ -46,7 +47,7 @@ class ExperimentLog(Callback):
     def _follow(self, trial) -> _Running:
         running = self._running.get(trial.trial_id)
         if running is None:  # first seen by this process: it may have reports of another session
-            running = self._running[trial.trial_id] = _Running(trial, EndSummary(self.metric, self.mode))
+            running = self._running[trial.trial_id] = _Running(trial, EndSummary(self.objectives))
             for report in read_results(trial.storage.trial_fs_path):
                 running.summary.add(report)
         return running

@@ -42,6 +42,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_real
 from raytune_hpo.results import is_metric
 from raytune_hpo.space import flatten
@@ -50,10 +51,11 @@ HParamValue = bool | float | str
 
 
 class TensorBoardLog(Callback):
-    """Writes each trial's scalars and HParams; ``metric`` is the experiment's objective."""
+    """Writes each trial's scalars and HParams; ``objectives`` are the experiment's, declared
+    first among HParams' metrics, every one of them."""
 
-    def __init__(self, metric: str) -> None:
-        self._metrics: list[str] = [metric]  # declared in this order: the objective first
+    def __init__(self, objectives: Objectives) -> None:
+        self._metrics: list[str] = list(objectives.reported)  # declared in this order: the objectives first
         self._event_files: dict[str, str] = {}  # trial id -> the event file of its current start
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:

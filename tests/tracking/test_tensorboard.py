@@ -20,6 +20,7 @@ import pytest
 
 import raytune_hpo as hpo
 from raytune_hpo.cli import main
+from raytune_hpo._objectives import Objectives
 from raytune_hpo.tracking import TensorBoardLog
 from raytune_hpo.tracking._tensorboard import hparam_values
 
@@ -159,7 +160,7 @@ def test_a_retried_trial_keeps_its_first_events_and_continues_in_a_new_file(ray_
 
 
 def test_the_callback_pickles_with_the_tuner_and_values_of_any_type_become_hparams():
-    assert pickle.loads(pickle.dumps(TensorBoardLog("loss")))._metrics == ["loss"]
+    assert pickle.loads(pickle.dumps(TensorBoardLog(Objectives.of("loss"))))._metrics == ["loss"]
     assert hparam_values({"a": {"b": np.int64(2), "c": {}}, "d": None, "e": (1, "x"), "f": np.bool_(True)}) == {
         "a.b": 2.0, "a.c": "{}", "d": "None", "e": "(1, 'x')", "f": True}
 
