@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from raytune_hpo._summary import print_errors, summary
+from raytune_hpo._summary import print_errors, print_front, summary
 from raytune_hpo.errors import HPOError, Interrupted
 
 
@@ -61,8 +61,9 @@ def _show(args: argparse.Namespace) -> int:
     print(f"state: {results.interruption() or results.state}")
     planned = f" (of {results.planned_trials} planned)" if results.planned_trials else ""
     print("trials: " + (", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "none yet") + planned)
-    best_trial = results.best_trial
-    if results.best_metrics is not None and best_trial is not None:  # both or neither: its best report's
+    if results.objectives.several:
+        print_front(results, sys.stdout)
+    elif (best_trial := results.best_trial) is not None and results.best_metrics is not None:
         print(
             f"best {results.metric} ({results.mode}): {results.best_metrics[results.metric]:.6g} "
             f"at iteration {results.best_metrics.get('training_iteration')} of {best_trial.name}"

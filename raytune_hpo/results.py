@@ -14,7 +14,18 @@ for, so that loading costs the same for ten trials as for ten thousand.
 The best trial is the one whose best report (over all its iterations) is best; its
 ``best_config`` is the configuration in force at that report (PBT changes it on the way), and
 ``best_checkpoint`` the checkpoint saved with that report, or the best one kept of that trial.
-Reports whose metric is NaN or infinite are never chosen.
+Reports whose metric is NaN or infinite are never chosen, and nor is a trial that violated a
+constraint (``constraints`` of :func:`raytune_hpo.run`).
+
+With several objectives there is no single best: :meth:`Results.pareto_front` gives the trials
+no other feasible trial dominates, each represented by its **last** report (the state its
+training ended in; see :mod:`raytune_hpo._objectives`), and :meth:`Results.hypervolume` the
+volume they dominate; ``best_config``, ``best_metrics``, ``best_checkpoint`` and ``best_trial``
+refuse in one line pointing at ``pareto_front()``::
+
+    res = hpo.load("runs/digits-mo")
+    res.pareto_front()[["trial_id", "val_loss", "n_params"]]
+    res.hypervolume([1.0, 50_000])
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from raytune_hpo._objectives import Objectives, Point, hypervolume
 from raytune_hpo._options import is_number, is_real
 from raytune_hpo.directory import (
     ERROR_FILE,
@@ -34,6 +46,7 @@ from raytune_hpo.directory import (
     read_results,
     read_text,
 )
+from raytune_hpo.errors import ConfigError
 from raytune_hpo.space import display, flatten
 from raytune_hpo.trainable import CHECKPOINT_FILE, load_checkpoint_file
 
@@ -111,6 +124,15 @@ class Trial:
                 return f"{metric} was {report[metric]} at iteration {report.get('training_iteration', '?')}"
         return None
 
+    def point(self, objectives: Objectives) -> Point:
+        """The trial as compared with several objectives or constraints: its last report's
+        objectives (minimisation form) and the largest constraint violation of its reports,
+        from the journal's end record where it has them."""
+        ended = self._ended
+        if ended is not None and ended.last is not None and ended.violation is not None:
+            return objectives.values(ended.last), float(ended.violation)
+        return objectives.point(self.history)
+
     def best_value(self, metric: str, mode: str) -> float | None:
         """The best finite value of ``metric`` the trial reported, or None."""
         ended = self._ended
@@ -154,8 +176,10 @@ class Results:
         self.path = os.path.abspath(path)
         self.meta = read_meta(self.path)
         self.name: str = self.meta["name"]
-        self.metric: str = self.meta["metric"]
-        self.mode: str = self.meta["mode"]
+        self.objectives = Objectives.from_meta(self.meta)
+        self.metric: str | list[str] = self.meta["metric"]
+        """As given to run(): a name, or a list of names for several objectives."""
+        self.mode: str | list[str] = self.meta["mode"]
         journal = read_journal(self.path)
         self.stop: dict | None = journal.stop
         self.state: str = _state(self.path, journal.stop)
@@ -169,16 +193,17 @@ class Results:
                 INTERRUPTED if r.status == "RUNNING" and self.state != "running" else r.status,
                 r.config,
                 r,
-                self.metric,
+                self.objectives.primary,
             )
             for r in journal.trials.values()
         ]
 
     def __repr__(self) -> str:
-        return (
-            f"Results({self.path!r}: {len(self.trials)} trials, {self.num_errors} errors, "
-            f"best {self.metric}={self.best_metrics.get(self.metric) if self.best_metrics else None})"
-        )
+        if self.objectives.several:
+            best = f"a front of {len(self._front)}"
+        else:
+            best = f"best {self.metric}={self.best_metrics.get(self.metric) if self.best_metrics else None}"
+        return f"Results({self.path!r}: {len(self.trials)} trials, {self.num_errors} errors, {best})"
 
     @property
     def num_errors(self) -> int:
@@ -206,8 +231,13 @@ class Results:
         )
         ended = sum(t.status in ("TERMINATED", "ERROR") for t in self.trials)
         planned = f" of {self.planned_trials}" if self.planned_trials else ""
-        best = self.best_trial
-        so_far = f", best {self.metric} {best.best_value(self.metric, self.mode):.6g} so far" if best else ""
+        if self.objectives.several:
+            so_far = f", a front of {len(self._front)} so far"
+        else:
+            best, metric = self.best_trial, self.objectives.primary
+            so_far = (
+                f", best {metric} {best.best_value(metric, self.objectives.primary_mode):.6g} so far" if best else ""
+            )
         return (
             f"interrupted ({how}): {ended}{planned} trials finished{so_far}; finish it with: "
             f"raytune-hpo resume {self.path} (or hpo.resume({self.path!r}) in Python)"
@@ -215,29 +245,120 @@ class Results:
 
     @functools.cached_property
     def best_trial(self) -> Trial | None:
-        """The trial whose best report is the best."""
-        scored = [(t, v) for t in self.trials if (v := t.best_value(self.metric, self.mode)) is not None]
+        """The feasible trial whose best report is the best (one objective only)."""
+        self._one_objective("best_trial")
+        metric, mode = self.objectives.primary, self.objectives.primary_mode
+        scored = [
+            (t, v)
+            for t in self.trials
+            if (v := t.best_value(metric, mode)) is not None and self._feasible(t) is not False
+        ]
         if not scored:
             return None
-        pick = min if self.mode == "min" else max
+        pick = min if mode == "min" else max
         return pick(scored, key=lambda tv: tv[1])[0]
+
+    def _one_objective(self, what: str) -> None:
+        if self.objectives.several:
+            raise ConfigError(
+                f"{what}: this experiment has {len(self.objectives.metrics)} objectives "
+                f"({', '.join(self.objectives.metrics)}), so no single best; use res.pareto_front() "
+                "(and res.hypervolume(reference))"
+            )
+
+    def _feasible(self, trial: Trial) -> bool | None:
+        """Whether no report of the trial violated a constraint (None: it reported nothing)."""
+        if not self.objectives.constraints:
+            return True if trial.history or trial.iterations else None
+        values, violation = trial.point(self.objectives)
+        if values is None and violation == 0.0 and not trial.history:
+            return None
+        return violation == 0.0
+
+    @functools.cached_property
+    def _points(self) -> list[Point]:
+        return [t.point(self.objectives) for t in self.trials]
+
+    @functools.cached_property
+    def _front(self) -> list[int]:
+        """The indices of the trials on the Pareto front (several objectives)."""
+        return self.objectives.front(self._points)
 
     @property
     def _best(self) -> tuple[Trial, dict] | None:
         """The best trial and its best report."""
         trial = self.best_trial
-        report = trial.best_report(self.metric, self.mode) if trial else None
+        report = trial.best_report(self.objectives.primary, self.objectives.primary_mode) if trial else None
         return None if trial is None or report is None else (trial, report)
+
+    def pareto_front(self):
+        """The feasible trials no other feasible trial dominates (several objectives), each
+        by its last report: a DataFrame with ``trial_id``, ``name``, ``status``, ``iterations``,
+        a column per objective and constrained metric, and ``config.<name>`` per parameter,
+        sorted by the first objective. With one objective: the best trial, by its best report."""
+        import pandas as pd
+
+        if self.objectives.several:
+            rows = [(self.trials[i], self.trials[i].history[-1]) for i in self._front if self.trials[i].history]
+        else:
+            best = self._best
+            rows = [best] if best else []
+        columns = ["trial_id", "name", "status", "iterations", *self.objectives.reported]
+        frame = pd.DataFrame(
+            [
+                {
+                    "trial_id": t.trial_id,
+                    "name": t.name,
+                    "status": t.status,
+                    "iterations": report.get("training_iteration", t.iterations),
+                    **{m: report.get(m) for m in self.objectives.reported},
+                    **{f"config.{display(k)}": v for k, v in flatten(report.get("config", t.config)).items()},
+                }
+                for t, report in rows
+            ],
+            columns=None if rows else columns,
+        )
+        if rows:
+            frame = frame.sort_values(
+                self.objectives.primary, ascending=self.objectives.primary_mode == "min"
+            ).reset_index(drop=True)
+        return frame
+
+    def hypervolume(self, reference) -> float:
+        """The hypervolume of the Pareto front: the volume of objective space its trials
+        dominate, bounded by ``reference`` (one value per objective, in the metrics' own units
+        and order: worse than every point that should count, e.g. ``[1.0, 50_000]`` for a loss
+        and a parameter count both minimised). Trials not better than the reference in every
+        objective add nothing."""
+        metrics = self.objectives.metrics
+        if (
+            not isinstance(reference, (list, tuple))
+            or len(reference) != len(metrics)
+            or not all(is_number(r) for r in reference)
+        ):
+            raise ConfigError(
+                f"reference: give one finite number per objective ({', '.join(metrics)}), got {reference!r}"
+            )
+        # In minimisation form, as the points are.
+        ref = [float(r) if mode == "min" else -float(r) for r, mode in zip(reference, self.objectives.modes)]
+        if self.objectives.several:
+            vectors = [self._points[i][0] for i in self._front]
+        else:
+            best = self._best
+            vectors = [self.objectives.values(best[1])] if best else []
+        return hypervolume([v for v in vectors if v is not None], ref)
 
     @property
     def best_metrics(self) -> dict | None:
         """The best trial's best report: every metric it reported then, with Ray's bookkeeping
         (``training_iteration``, ``time_total_s``...) but without the config."""
+        self._one_objective("best_metrics")
         best = self._best
         return None if best is None else {k: v for k, v in best[1].items() if k != "config"}
 
     @property
     def best_config(self) -> dict | None:
+        self._one_objective("best_config")
         best = self._best
         if best is None:
             return None
@@ -247,11 +368,12 @@ class Results:
     @property
     def best_checkpoint(self) -> dict | None:
         """The checkpoint dict of the best report (see the module's docstring), loaded."""
+        self._one_objective("best_checkpoint")
         best = self._best
         if best is None:
             return None
         trial, report = best
-        path = trial.checkpoint_path(report, self.metric, self.mode)
+        path = trial.checkpoint_path(report, self.objectives.primary, self.objectives.primary_mode)
         return load_checkpoint_file(path) if path else None
 
     def dataframe(self):
@@ -259,15 +381,22 @@ class Results:
         (the ``time_total_s`` of its last report), ``error`` (in one line), ``non_finite``
         (``"loss was nan at iteration 3"`` where the trial was stopped for it), ``node``,
         ``config.<name>`` for every parameter (nested ones dotted), ``last.<metric>`` for
-        every metric of its last report, and ``best.<metric>`` for the objective."""
+        every metric of its last report, and ``best.<metric>`` for the objective. With
+        constraints, ``feasible`` (no report violated one; infeasible trials come after the
+        feasible ones). With several objectives, ``last.<metric>`` holds every objective (the
+        last report stands for the trial), ``pareto`` says which trials are on the front, and
+        the rows follow non-dominated sorting (the front first, crowding distance within a
+        front), with no ``best.`` column."""
         import math
 
         import pandas as pd
 
+        objectives = self.objectives
+        metric, mode = objectives.primary, objectives.primary_mode
+        front = set(self._front) if objectives.several else set()
         rows = []
-        for t in self.trials:
+        for i, t in enumerate(self.trials):
             last = t.history[-1] if t.history else {}
-            best = t.best_value(self.metric, self.mode)
             row: dict[str, Any] = {
                 "trial_id": t.trial_id,
                 "status": t.status,
@@ -276,19 +405,29 @@ class Results:
                 # a resume, a PBT exploit) goes on from the time saved with it.
                 "duration_s": last.get("time_total_s"),
                 "error": t.error_line,
-                "non_finite": t.non_finite(self.metric),
+                "non_finite": t.non_finite(metric),
                 # The SLURM node (or else the host) that ran the last report.
                 "node": last.get("node") or last.get("hostname"),
             }
+            if objectives.constraints:
+                row["feasible"] = bool(self._feasible(t))
+            if objectives.several:
+                row["pareto"] = i in front
             row.update({f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()})
             row.update({f"last.{k}": v for k, v in last.items() if is_metric(k, v)})
-            row[f"best.{self.metric}"] = best if best is not None else math.nan
+            if not objectives.several:
+                best = t.best_value(metric, mode)
+                row[f"best.{metric}"] = best if best is not None else math.nan
             rows.append(row)
+        if objectives.several:
+            rows = [rows[i] for i in objectives.rank(self._points)]
         frame = pd.DataFrame(rows)
-        if rows:
-            frame = frame.sort_values(
-                f"best.{self.metric}", ascending=self.mode == "min", na_position="last"
-            ).reset_index(drop=True)
+        if rows and not objectives.several:
+            by, ascending = [f"best.{metric}"], [mode == "min"]
+            if objectives.constraints:
+                by, ascending = ["feasible", *by], [False, *ascending]
+            frame = frame.sort_values(by, ascending=ascending, na_position="last", kind="stable")
+            frame = frame.reset_index(drop=True)
         return frame
 
 

@@ -37,10 +37,10 @@ def best_so_far(results: Results) -> BestSoFar:
         ),
         default=0,
     )
-    better = min if results.mode == "min" else max
+    better = min if results.objectives.primary_mode == "min" else max
     best, trace = math.nan, BestSoFar([], [], [])
     for count, (timestamp, _, _, report) in enumerate(reports, start=1):
-        value: Any = report.get(results.metric)  # whatever was reported; is_number checks it
+        value: Any = report.get(results.objectives.primary)  # whatever was reported; is_number checks it
         if is_number(value):
             best = value if math.isnan(best) else better(best, value)
         trace.iterations.append(count)

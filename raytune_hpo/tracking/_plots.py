@@ -51,10 +51,10 @@ def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    metric = results.metric
+    metric = results.objectives.primary
     fig = _figure(9, 4.5)
     ax = fig.subplots()
-    colour = _colours(fig, ax, [_best(t, results) for t in results.trials], metric, results.mode)
+    colour = _colours(fig, ax, [_best(t, results) for t in results.trials], metric, results.objectives.primary_mode)
     lines: list[list[tuple[Any, Any]]] = []  # (iteration, value) points, as the reports have them
     line_colours, crosses, cross_colours, circles = [], [], [], []
     for t in results.trials:
@@ -178,8 +178,8 @@ def _png(fig) -> bytes:
 
 
 def _best(trial: Trial, results: Results) -> float:
-    report = trial.best_report(results.metric, results.mode)
-    return report[results.metric] if report else math.nan
+    report = trial.best_report(results.objectives.primary, results.objectives.primary_mode)
+    return report[results.objectives.primary] if report else math.nan
 
 
 def _colours(fig, ax, values: Sequence[float], metric: str, mode: str):

@@ -51,7 +51,7 @@ def write_report(results: Results, output: str | None = None) -> str:
     frame = results.dataframe()
     stopped = stopped_early(results)
     params = parameters(frame)
-    objective = [float(v) for v in frame[f"best.{results.metric}"]] if len(frame) else []
+    objective = [float(v) for v in frame[f"best.{results.objectives.primary}"]] if len(frame) else []
     plots: dict[str, bytes] = {}
     sections = [
         _summary(results),
@@ -78,7 +78,7 @@ def write_comparison(experiments: Sequence[Results], output: str | None = None) 
                 f"{other.path!r} has {other.metric} ({other.mode})"
             )
     traces = [(e.name, best_so_far(e)) for e in experiments]
-    plots = {"best_so_far.png": best_so_far_figure(traces, first.metric, first.mode)}
+    plots = {"best_so_far.png": best_so_far_figure(traces, first.objectives.primary, first.objectives.primary_mode)}
     header = [
         "experiment",
         "searcher",
@@ -87,7 +87,7 @@ def write_comparison(experiments: Sequence[Results], output: str | None = None) 
         "errors",
         "iterations",
         "wall time (s)",
-        f"best {first.metric}",
+        f"best {first.objectives.primary}",
         "best trial",
         "best configuration",
         "directory",
@@ -105,7 +105,7 @@ def write_comparison(experiments: Sequence[Results], output: str | None = None) 
                     e.num_errors,
                     trace.iterations[-1] if trace.iterations else 0,
                     trace.seconds[-1] if trace.seconds else None,
-                    best.get(first.metric),
+                    best.get(first.objectives.primary),
                     e.best_trial.trial_id if e.best_trial else None,
                     _configuration(e.best_config) if e.best_config else None,
                     e.path,
@@ -114,7 +114,7 @@ def write_comparison(experiments: Sequence[Results], output: str | None = None) 
         )
     sections = [
         f"<h1>Comparison of {len(experiments)} experiments</h1>"
-        f"<p class='meta'>metric {_e(first.metric)} ({_e(first.mode)}) · "
+        f"<p class='meta'>metric {_e(first.objectives.primary)} ({_e(first.objectives.primary_mode)}) · "
         f"written {_e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
         "<h2>Best of each</h2>" + _table(header, rows, table_id="experiments"),
         "<h2>Best so far</h2>"
@@ -173,7 +173,7 @@ def _summary(results: Results) -> str:
     for t in results.trials:
         states[t.status.lower()] = states.get(t.status.lower(), 0) + 1
     facts = [
-        f"metric {results.metric} ({results.mode})",
+        f"metric {results.objectives.primary} ({results.objectives.primary_mode})",
         f"searcher {meta.get('searcher')}",
         f"scheduler {meta.get('scheduler')}",
         f"max_t {meta.get('max_t')}",
@@ -185,7 +185,7 @@ def _summary(results: Results) -> str:
     best, trial, config = results.best_metrics, results.best_trial, results.best_config
     if best is not None and trial is not None and config is not None:  # all or none: the best trial's best report
         text += (
-            f"<p>Best {_e(results.metric)}: <b>{_e(_number(best[results.metric]))}</b> by "
+            f"<p>Best {_e(results.objectives.primary)}: <b>{_e(_number(best[results.objectives.primary]))}</b> by "
             f"{_e(trial.trial_id)} at iteration {_e(best.get('training_iteration'))}, "
             f"with {_e(_configuration(config))}.</p>"
         )
@@ -195,7 +195,7 @@ def _summary(results: Results) -> str:
 def _run_table(results: Results, frame, stopped: set[str]) -> str:
     if not len(frame):
         return "<h2>Trials</h2><p class='note'>No trial was recorded yet.</p>"
-    metric = results.metric
+    metric = results.objectives.primary
     params = [p.name for p in parameters(frame)]
     header = ["trial", *params, f"best {metric}", f"last {metric}", "iterations", "duration (s)", "status", "node"]
     best_id = results.best_trial.trial_id if results.best_trial else None
@@ -230,8 +230,14 @@ def _best_so_far_section(results: Results, plots: dict[str, bytes]) -> str:
 
     trace = best_so_far(results)
     if not any(math.isfinite(v) for v in trace.values):
-        return "<h2>Best so far</h2><p class='note'>No trial reported a finite " + _e(results.metric) + " yet.</p>"
-    plots["best_so_far.png"] = best_so_far_figure([(None, trace)], results.metric, results.mode)
+        return (
+            "<h2>Best so far</h2><p class='note'>No trial reported a finite "
+            + _e(results.objectives.primary)
+            + " yet.</p>"
+        )
+    plots["best_so_far.png"] = best_so_far_figure(
+        [(None, trace)], results.objectives.primary, results.objectives.primary_mode
+    )
     return "<h2>Best so far</h2>" + _figure(
         "best_so_far.png",
         plots,
@@ -243,10 +249,10 @@ def _best_so_far_section(results: Results, plots: dict[str, bytes]) -> str:
 def _learning_curves_section(results: Results, stopped: set[str], plots: dict[str, bytes]) -> str:
     from raytune_hpo.tracking._plots import learning_curves_figure
 
-    if not any(t.best_report(results.metric, results.mode) for t in results.trials):
+    if not any(t.best_report(results.objectives.primary, results.objectives.primary_mode) for t in results.trials):
         return ""
     plots["learning_curves.png"] = learning_curves_figure(results, stopped)
-    caption = "Every trial's " + _e(results.metric) + " at each training iteration."
+    caption = "Every trial's " + _e(results.objectives.primary) + " at each training iteration."
     if stopped:
         caption += f" An x marks where the scheduler stopped a trial ({len(stopped)} of {len(results.trials)})."
     if _exploits(results):
@@ -259,16 +265,18 @@ def _parallel_coordinates_section(params, objective: list[float], results: Resul
 
     if not params or not any(math.isfinite(v) for v in objective):
         return ""
-    plots["parallel_coordinates.png"] = parallel_coordinates_figure(params, objective, results.metric, results.mode)
+    plots["parallel_coordinates.png"] = parallel_coordinates_figure(
+        params, objective, results.objectives.primary, results.objectives.primary_mode
+    )
     return (
         "<h2>Parameters against "
-        + _e(results.metric)
+        + _e(results.objectives.primary)
         + "</h2>"
         + _figure(
             "parallel_coordinates.png",
             plots,
             "One line per trial through its parameters (its last configuration) to its best "
-            + _e(results.metric)
+            + _e(results.objectives.primary)
             + "; categories evenly spaced, numbers from least to greatest.",
         )
     )
@@ -277,7 +285,7 @@ def _parallel_coordinates_section(params, objective: list[float], results: Resul
 def _importance_section(params, objective: list[float], results: Results, plots: dict[str, bytes]) -> str:
     from raytune_hpo.tracking._plots import importance_figure
 
-    result = importance(params, objective, results.metric, results.mode)
+    result = importance(params, objective, results.objectives.primary, results.objectives.primary_mode)
     if result.method is None:
         return "<h2>Parameter importance</h2><p class='note'>" + _e(result.note) + "</p>"
     plots["importance.png"] = importance_figure(result)
@@ -286,7 +294,7 @@ def _importance_section(params, objective: list[float], results: Results, plots:
         "<h2>Parameter importance</h2><p>Method: "
         + _e(result.method)
         + ", on each trial's best "
-        + _e(results.metric)
+        + _e(results.objectives.primary)
         + " (shares sum to 1).</p>"
         + _figure("importance.png", plots, "")
         + _table(["parameter", "importance"], rows, table_id="importance")
