@@ -271,7 +271,7 @@ def _hypervolume(points: list[Vector], ref: Vector) -> float:
 def _names(metric: Any) -> tuple[str, ...]:
     names = [metric] if isinstance(metric, str) else metric
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(m, str) and m for m in names):
-        raise ConfigError(f"metric: must be a metric's name or a list of names, got {metric!r}")
+        raise ConfigError(f"metric: must be a non-empty string (a list of them for several objectives), got {metric!r}")
     duplicated = sorted({m for m in names if names.count(m) > 1})
     if duplicated:
         raise ConfigError(f"metric: {duplicated[0]!r} given twice; each objective once")

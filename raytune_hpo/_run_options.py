@@ -35,8 +35,9 @@ def _mapping(name: str, value: Any) -> dict:
 
 
 def _metric(name: str, value: Any) -> str | list[str]:
-    Objectives.of(value, "min" if isinstance(value, str) else ["min"] * len(value or ()))  # the names checked
-    return value
+    several = isinstance(value, (list, tuple))
+    Objectives.of(value, ["min"] * len(value) if several else "min")  # the names checked; modes with the mode
+    return list(value) if several else value
 
 
 def _any(name: str, value: Any) -> Any:  # checked with the metric (raytune_hpo._objectives)

@@ -29,9 +29,10 @@ class Guard(Stopper):
         if len(reported) > 1 and any(is_metric(k, v) for k, v in result.items()):
             missing = [m for m in reported if m not in result]
             if missing:  # Ray Tune's own words for its one metric, read by _failures.metric_missing
+                metrics = {k: v for k, v in result.items() if k != "config"}
                 raise ValueError(
                     f"Trial returned a result which did not include the specified metric(s) `{missing[0]}` "
-                    f"that `{type(self).__name__}` expects. Result: {result}"
+                    f"that `{type(self).__name__}` expects. Result: {metrics}"
                 )
         at_max_t = self.max_t is not None and result.get("training_iteration", 0) >= self.max_t
         return at_max_t or any(is_non_finite(result.get(m)) for m in self.objectives.metrics)

@@ -25,7 +25,7 @@ def not_a_trainable(a, b):
     ("kwargs", "message"),
     [
         ({"mode": "minimize"}, "mode: must be 'min' or 'max', got 'minimize'"),
-        ({"metric": ""}, "metric: must be a non-empty string, got ''"),
+        ({"metric": ""}, "metric: must be a non-empty string (a list of them for several objectives), got ''"),
         ({"num_samples": 0}, "num_samples: must be a positive integer, got 0"),
         ({"num_samples": 2.5}, "num_samples: must be a positive integer, got 2.5"),
         ({"max_t": -3}, "max_t: must be a positive integer, got -3"),
