@@ -13,7 +13,7 @@ import pytest
 import raytune_hpo as hpo
 from raytune_hpo._objectives import dominates, hypervolume
 from raytune_hpo.cli import main
-from tests.helpers import cli, kill_driver_after, start_killed_script, write
+from tests.helpers import KILLED_SCRIPT, cli, kill_driver_after, start_killed_script, write
 
 SPACE = {"x": hpo.uniform(0.0, 1.0), "y": hpo.uniform(0.0, 1.0), "epochs": 2}
 
@@ -168,24 +168,12 @@ def test_an_experiment_file_and_set_take_lists_and_constraints(ray_cluster, tmp_
         assert json.load(f)["metric"] == ["error", "size"]
 
 
-KILLED_MO = '''
-import sys, time
-import raytune_hpo as hpo
-
-def slow(config):
-    from ray import tune
-    with open(config["ledger"], "a") as ledger:
-        ledger.write(tune.get_context().get_trial_name() + "\\n")
-    state = hpo.load_checkpoint()
-    for epoch in range(0 if state is None else state["epoch"] + 1, 4):
-        time.sleep(0.3)
-        hpo.report(error=config["x"] + 1 / (epoch + 1), size=1 - config["x"], mem=config["x"],
-                   checkpoint={"epoch": epoch})
-
-hpo.run(slow, {"x": hpo.uniform(0, 1), "ledger": sys.argv[2]}, metric=["error", "size"], mode=["min", "min"],
-        constraints={"mem": ("<=", 0.9)}, num_samples=int(sys.argv[3]), max_concurrent=int(sys.argv[4]), seed=0,
-        storage=sys.argv[1], name="killed", verbose=0)
-'''
+# The killed driver of tests.helpers, with two objectives and a constraint.
+KILLED_MO = KILLED_SCRIPT.replace(
+    'hpo.report(loss=config["x"] + 1 / (epoch + 1), ',
+    'hpo.report(error=config["x"] + 1 / (epoch + 1), size=1 - config["x"], mem=config["x"], ',
+).replace('metric="loss", ', 'metric=["error", "size"], mode=["min", "min"], constraints={"mem": ("<=", 0.9)}, ')
+assert KILLED_MO.count("error") == 2
 
 
 def test_resume_after_the_driver_was_killed_keeps_the_front(ray_cluster, storage, tmp_path):
