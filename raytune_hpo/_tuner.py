@@ -155,12 +155,11 @@ def make_callbacks(
     from raytune_hpo.tracking import ExperimentLog, MLflowLog, TensorBoardLog
 
     objectives = Objectives.from_meta(meta)
-    metric, mode = objectives.primary, objectives.primary_mode
     callbacks = [LowSpace(path), ExperimentLog(journal, objectives), TensorBoardLog(objectives)]
     if "mlflow" in (meta.get("tracking") or {}):
         callbacks.append(MLflowLog(meta["name"], **meta["tracking"]["mlflow"]))
     if verbose == 1:
-        callbacks.append(Progress(metric, mode, meta["planned_trials"], meta.get("max_t"), before=before))
+        callbacks.append(Progress(objectives, meta["planned_trials"], meta.get("max_t"), before=before))
     if verbose < 2:
         callbacks.append(NoRayTrialLines())
     return callbacks

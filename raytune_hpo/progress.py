@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ray.tune import Callback
 
+from raytune_hpo._objectives import Objectives, Vector, dominates
 from raytune_hpo._options import is_number
 from raytune_hpo.directory import JournalContents
 
@@ -29,15 +30,19 @@ if TYPE_CHECKING:
 class Progress(Callback):
     def __init__(
         self,
-        metric: str,
-        mode: str,
+        objectives: Objectives,
         planned: int,
         max_t: int | None = None,
         every_s: float = 5.0,
         before: JournalContents | None = None,
     ):
-        self.metric, self.mode, self.planned, self.max_t, self.every_s = metric, mode, planned, max_t, every_s
+        self.objectives, self.planned, self.max_t, self.every_s = objectives, planned, max_t, every_s
+        self.metric, self.mode = objectives.primary, objectives.primary_mode
         self.best: tuple[float, str, dict] | None = None
+        # Several objectives: the front of the ended trials (their last reports), and each
+        # running trial's largest violation so far.
+        self.front: list[Vector] = []
+        self._violation: dict[str, float] = {}
         self.current: dict[str, int] = {}  # the trials started and not ended: their iterations
         self._trials: dict[str, Trial] = {}  # and the trials themselves
         self.done = self.errored = self.stopped_early = self.spent = 0
@@ -47,6 +52,8 @@ class Progress(Callback):
                 self._ended(record.status == "ERROR", record.iterations or 0)
                 if record.best is not None:
                     self._better(record.best[1], record.name, record.config)
+                if record.last is not None and not record.violation:
+                    self._onto_front(self.objectives.values(record.last))
         self._start = time.monotonic()
         self._last = 0.0
         self._silent = False
@@ -54,6 +61,10 @@ class Progress(Callback):
     def _better(self, value: float, name: str, config: dict) -> None:
         if self.best is None or (value < self.best[0] if self.mode == "min" else value > self.best[0]):
             self.best = (value, name, config)
+
+    def _onto_front(self, values: Vector | None) -> None:
+        if values is not None and not any(dominates(v, values) or v == values for v in self.front):
+            self.front = [v for v in self.front if not dominates(values, v)] + [values]
 
     def _ended(self, errored: bool, iterations: int) -> None:
         if errored:
@@ -74,13 +85,19 @@ class Progress(Callback):
         value = result.get(self.metric)
         if is_number(value):
             self._better(value, str(trial), dict(result.get("config", {})))
+        if self.objectives.several:
+            violation = max(self._violation.get(trial.trial_id, 0.0), self.objectives.violation(result))
+            self._violation[trial.trial_id] = violation
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._trials.pop(trial.trial_id, None)
+        if self.objectives.several and not self._violation.pop(trial.trial_id, 0.0):
+            self._onto_front(self.objectives.values(trial.last_result or {}))
         self._ended(False, self.current.pop(trial.trial_id, 0))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._trials.pop(trial.trial_id, None)
+        self._violation.pop(trial.trial_id, None)
         self._ended(True, self.current.pop(trial.trial_id, 0))
 
     def on_step_end(self, iteration, trials, **info):
@@ -108,7 +125,9 @@ class Progress(Callback):
                 f" | iterations {self.spent} of at most {self.spent + left}, at most ~"
                 f"{seconds // 60}m{seconds % 60:02d}s left"
             )
-        if self.best is not None:
+        if self.objectives.several:
+            text += f" | Pareto front of {len(self.front)} trials ({', '.join(self.objectives.metrics)})"
+        elif self.best is not None:
             value, name, config = self.best
             shown = ", ".join(f"{k}: {_short(v)}" for k, v in list(config.items())[:6])
             text += f" | best {self.metric} {value:.4g} ({name}) {{{shown}}}"

@@ -190,3 +190,10 @@ def test_resume_after_the_driver_was_killed_keeps_the_front(ray_cluster, storage
     ended = [json.loads(line) for line in open(os.path.join(path, "trials.jsonl")) if '"end"' in line]
     assert all(set(e["last"]) == {"error", "size", "mem"} and "violation" in e for e in ended)
 
+
+
+def test_the_progress_line_counts_the_front(ray_cluster, storage, capsys):
+    res = hpo.run(two_objectives, SPACE, metric=["error", "size"], mode=["min", "min"],
+                  constraints={"mem": ("<=", 1.2)}, num_samples=6, seed=2, storage=storage, name="shown", verbose=1)
+    last_line = [line for line in capsys.readouterr().out.splitlines() if "trials" in line and "running" in line][-1]
+    assert last_line.endswith(f"| Pareto front of {len(res.pareto_front())} trials (error, size)")
