@@ -37,18 +37,20 @@ def rerun(path: str, key: str, print_reports: bool = True) -> LocalTrial:
         if isinstance(returned, dict):
             local.reports.append({**returned, "training_iteration": len(local.reports) + 1})
     if print_reports:
-        metric = results.metric
+        metrics = results.objectives.metrics
         print(f"{trial.name}: {trial.config}")
-        recorded = {r.get("training_iteration"): r.get(metric) for r in trial.history}
+        recorded = {r.get("training_iteration"): r for r in trial.history}
         for report in local.reports:
-            it, now = report["training_iteration"], report.get(metric)
-            then = recorded.get(it)
-            same = "" if then is None else " (same)" if _same(now, then) else f" (recorded {then:.6g})"
-            print(
-                f"  iteration {it}: {metric} {now:.6g}{same}"
-                if isinstance(now, float)
-                else f"  iteration {it}: {report}"
-            )
+            it = report["training_iteration"]
+            if not all(isinstance(report.get(m), float) for m in metrics):
+                print(f"  iteration {it}: {report}")
+                continue
+            shown = []
+            for metric in metrics:
+                now, then = report[metric], recorded.get(it, {}).get(metric)
+                same = "" if then is None else " (same)" if _same(now, then) else f" (recorded {then:.6g})"
+                shown.append(f"{metric} {now:.6g}{same}")
+            print(f"  iteration {it}: {', '.join(shown)}")
     return local
 
 

@@ -166,6 +166,9 @@ def test_an_experiment_file_and_set_take_lists_and_constraints(ray_cluster, tmp_
     assert results.mode == ["min", "max"] and results.objectives.constraints[0].bound == 0.8
     with open(os.path.join(results.path, "hpo.json")) as f:
         assert json.load(f)["metric"] == ["error", "size"]
+    again = cli("rerun", results.path, "1", cwd=tmp_path)  # every objective compared, per iteration
+    assert again.returncode == 0 and again.stdout.count("(same)") == 4, again.stdout
+    assert "  iteration 2: error " in again.stdout and ", size " in again.stdout
 
 
 # The killed driver of tests.helpers, with two objectives and a constraint.
