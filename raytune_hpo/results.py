@@ -324,6 +324,18 @@ class Results:
             ).reset_index(drop=True)
         return frame
 
+    def checkpoint_of(self, trial_id: str) -> dict | None:
+        """The checkpoint dict of the report that stands for ``trial_id`` (its last with several
+        objectives, its best with one), or the best one kept of that trial, loaded; None
+        where it saved none. With several objectives, its last is always kept."""
+        trial = next((t for t in self.trials if t.trial_id == trial_id), None)
+        if trial is None:
+            raise ConfigError(f"trial_id: no trial {trial_id!r} in {self.path!r}; see res.dataframe()['trial_id']")
+        metric, mode = self.objectives.primary, self.objectives.primary_mode
+        report = trial.history[-1] if self.objectives.several and trial.history else trial.best_report(metric, mode)
+        path = trial.checkpoint_path(report, metric, mode) if report else None
+        return load_checkpoint_file(path) if path else None
+
     def hypervolume(self, reference) -> float:
         """The hypervolume of the Pareto front: the volume of objective space its trials
         dominate, bounded by ``reference`` (one value per objective, in the metrics' own units

@@ -190,6 +190,8 @@ def test_resume_after_the_driver_was_killed_keeps_the_front(ray_cluster, storage
     for trial_id, history in finished.items():  # finished trials kept as they were
         assert next(t for t in res.trials if t.trial_id == trial_id).history == history
     assert set(res.pareto_front()["trial_id"]) == brute_force_front(res, 0.9)
+    for trial_id in res.pareto_front()["trial_id"]:  # the checkpoint of the last report, kept
+        assert res.checkpoint_of(trial_id) == {"epoch": 3}
     ended = [json.loads(line) for line in open(os.path.join(path, "trials.jsonl")) if '"end"' in line]
     assert all(set(e["last"]) == {"error", "size", "mem"} and "violation" in e for e in ended)
 
