@@ -65,10 +65,14 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def write_manifest(path: str, seed: int | None, experiment: Mapping[str, Any] | None = None) -> None:
-    """Write the manifest of a new experiment; its first session starts now."""
+def write_manifest(
+    path: str, seed: int | None, objectives: Mapping[str, Any], experiment: Mapping[str, Any] | None = None
+) -> None:
+    """Write the manifest of a new experiment; its first session starts now. ``objectives``:
+    its metric, mode and constraints, as ``hpo.json`` records them."""
     manifest = {
         "experiment": dict(experiment) if experiment is not None else None,
+        "objectives": dict(objectives),
         "command": sys.argv,
         "working_directory": os.getcwd(),
         "git": git_state(os.getcwd()),

@@ -141,7 +141,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
         meta = experiment_meta(plan)
         directory.write_meta(path, meta)
         journal = start_journal(path, "run")
-        write_manifest(path, seed=plan.options.seed, experiment=experiment)
+        write_manifest(path, seed=plan.options.seed, objectives=plan.options.objectives.meta(), experiment=experiment)
         callbacks = make_callbacks(path, meta, journal, verbose)
         return _fit(build_tuner(plan, callbacks, verbose), path, meta, verbose, journal, callbacks)
 

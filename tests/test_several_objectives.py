@@ -107,6 +107,9 @@ def test_load_reads_the_same_front_and_the_meta_keeps_the_lists(several):
     again = hpo.load(several.path)
     assert again.metric == ["error", "size"] and again.mode == ["min", "min"]
     assert again.meta["constraints"] == {"mem": ["<=", 1.2]}
+    with open(os.path.join(several.path, "manifest.json")) as f:
+        assert json.load(f)["objectives"] == {"metric": ["error", "size"], "mode": ["min", "min"],
+                                              "constraints": {"mem": ["<=", 1.2]}}
     pd.testing.assert_frame_equal(again.pareto_front(), several.pareto_front())
     assert "a front of" in repr(again)
 
