@@ -59,15 +59,18 @@ def fit(
         )
 
 
-def train_classifier(config: Mapping, data: tuple[torch.Tensor, ...], model: nn.Module) -> None:
+def train_classifier(config: Mapping, data: tuple[torch.Tensor, ...], model: nn.Module,
+                     extra: Mapping[str, float] | None = None) -> None:
     """``fit`` for an image classifier: SGD with the config's ``lr`` and ``momentum``,
-    cross-entropy, ``val_accuracy`` reported beside ``val_loss``."""
+    cross-entropy, ``val_accuracy`` (and the constant metrics ``extra``) reported beside
+    ``val_loss``."""
     on = device()
     x_train, y_train, x_val, y_val = (t.to(on) for t in data)
     model = model.to(on)
     optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
     fit(config, model, optimizer, (x_train, y_train), (x_val, y_val), nn.CrossEntropyLoss(),
-        {"lr": config["lr"], "momentum": config["momentum"]}, accuracy)
+        {"lr": config["lr"], "momentum": config["momentum"]},
+        lambda outputs, labels: {**accuracy(outputs, labels), **(extra or {})})
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> dict:

@@ -16,12 +16,27 @@ noisy counting-ones). For each problem and seed:
 
 The table gives the median fraction over seeds (with how many seeds reached the target) and the
 median regret with its quartiles; the plot, the median incumbent's regret against the budget,
-one line per pairing. ``ray-bohb`` is plain Ray Tune's own BOHB (``TuneBOHB`` +
+one line per pairing.
+
+``ray-bohb`` is plain Ray Tune's own BOHB (``TuneBOHB`` +
 ``HyperBandForBOHB``, the way Ray's documentation sets it up, with ``reuse_actors=True``:
 without it every pause and resume starts a new worker process, 10x the wall time for the same
 decisions), run beside ours in the same process for comparison. Each finished run is appended to
 ``runs.jsonl`` in the output folder, which a rerun with the same folder reads back instead of
 running again.
+
+Problems with several objectives (``branin_currin``, ``digits_size``: named with
+``problem_names``, not run by default) are scored by hypervolume, higher is better: a run's
+trajectory follows the hypervolume, against the problem's fixed reference point, of the Pareto
+front of its feasible reports so far (every report counts, in the order made, as the incumbent
+above), and its regret is the gap to the problem's largest known hypervolume (for digits, the
+largest any run found). Their *target* is not the same seed's random search: it is the median
+final hypervolume of random search over seeds ``TARGET_SEEDS`` (100-109), a pool no pairing
+uses. Random search of the same seed draws the same configurations as ``random+asha`` does
+(promoted or not), so a target from it is reached by ``random+asha`` whenever the target's
+own configuration is promoted to full fidelity, and a fraction against it is biased in favour
+of the pairings that share its random stream; against an independent pool every pairing is
+scored against the same number. Their default pairings are ``MULTI_OBJECTIVE_PAIRINGS``.
 """
 
 from __future__ import annotations
@@ -33,15 +48,17 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from raytune_hpo._objectives import Objectives, dominates, hypervolume
 from raytune_hpo.bench.problems import MAX_T, Problem, problems
 
 BUDGET = 40 * MAX_T
+TARGET_SEEDS = range(100, 110)  # random search's runs that set the target of a problem with several objectives
 _REGRET_FLOOR = 1e-4
 ANCHOR = "random"
 RAY_BOHB = "ray-bohb"  # plain Ray Tune's BOHB
@@ -63,7 +80,11 @@ EXTRA_PAIRINGS: dict[str, tuple[str, str]] = {
     "pso": ("pso", "fifo"),
     "random+sha": ("random", "sha"),
     "tpe+hyperband": ("tpe", "hyperband"),
+    "nsga2": ("nsga2", "fifo"),
+    "nsga2+asha": ("nsga2", "asha"),
 }
+# The default on problems with several objectives.
+MULTI_OBJECTIVE_PAIRINGS = ("random", "random+asha", "nsga2", "nsga2+asha")
 
 
 @dataclass
@@ -72,13 +93,17 @@ class Run:
     pairing: str
     seed: int
     budget: int
-    trajectory: list[tuple[int, float]]  # (iterations spent, incumbent's true value) at each change
+    # (iterations spent, incumbent's true value) at each change; with several objectives, the
+    # hypervolume so far at each increase.
+    trajectory: list[tuple[int, float]]
     trials: int
     seconds: float
+    hypervolume: bool = False  # the trajectory's values are hypervolumes: higher is better
 
     def incumbent_at(self, spent: int) -> float:
-        """The incumbent's true value after ``spent`` iterations (inf before any report)."""
-        value = math.inf
+        """The incumbent's true value after ``spent`` iterations (inf before any report), or the
+        hypervolume so far (0 before any report)."""
+        value = 0.0 if self.hypervolume else math.inf
         for used, v in self.trajectory:
             if used > spent:
                 break
@@ -94,20 +119,53 @@ class Run:
         for used, v in self.trajectory:
             if used > self.budget:
                 break
-            if v <= target:
+            if (v >= target) if self.hypervolume else (v <= target):
                 return used
         return None
 
+    def regret(self, optimum: float, spent: int | None = None) -> float:
+        """How far the incumbent after ``spent`` iterations (the final one by default) is from
+        ``optimum``; with several objectives, the hypervolume's gap to it."""
+        value = self.incumbent_at(self.budget if spent is None else spent)
+        return optimum - value if self.hypervolume else value - optimum
 
-def trajectory(reports: Sequence[dict], budget: int) -> list[tuple[int, float]]:
+
+def trajectory(reports: Sequence[dict], budget: int, problem: Problem | None = None) -> list[tuple[int, float]]:
     """The incumbent after each report, in the order the reports were made, up to ``budget``
-    reports; one entry per change of incumbent."""
+    reports; one entry per change of incumbent. With several objectives (``problem``'s), the
+    hypervolume of the front so far instead, one entry per increase."""
     ordered = sorted(reports, key=lambda r: r["reported_at"])[:budget]
+    if problem is not None and problem.several:
+        assert problem.reference is not None
+        return hypervolume_trajectory(
+            ordered, Objectives.of(list(problem.objectives), ["min"] * len(problem.objectives)), problem.reference
+        )
     best_value, points = math.inf, []
     for used, report in enumerate(ordered, start=1):
         if report["value"] < best_value:
             best_value = report["value"]
             points.append((used, float(report["true_value"])))
+    return points
+
+
+def hypervolume_trajectory(
+    reports: Sequence[dict], objectives: Objectives, reference: Sequence[float]
+) -> list[tuple[int, float]]:
+    """(reports seen, hypervolume) at each report that made the hypervolume of the Pareto front
+    of the feasible reports so far larger, ``reports`` taken in the order given."""
+    front: list[tuple[float, ...]] = []
+    volume, points = 0.0, []
+    for used, report in enumerate(reports, start=1):
+        values = objectives.values(report)
+        if values is None or objectives.violation(report) > 0:
+            continue
+        if any(f == values or dominates(f, values) for f in front):
+            continue
+        front = [f for f in front if not dominates(values, f)] + [values]
+        now = hypervolume(front, reference)
+        if now > volume:
+            volume = now
+            points.append((used, now))
     return points
 
 
@@ -117,7 +175,16 @@ def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage:
         reports, trials = _run_ray_bohb(problem, seed, budget, storage, cpus)
     else:
         reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus)
-    return Run(problem.name, pairing, seed, budget, trajectory(reports, budget), trials, time.perf_counter() - start)
+    return Run(
+        problem.name,
+        pairing,
+        seed,
+        budget,
+        trajectory(reports, budget, problem),
+        trials,
+        time.perf_counter() - start,
+        hypervolume=problem.several,
+    )
 
 
 def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float):
@@ -130,8 +197,8 @@ def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: s
     results = hpo.run(
         problem.trainable,
         problem.space,
-        metric="value",
-        mode="min",
+        metric=list(problem.objectives) if problem.several else problem.objectives[0],
+        mode=["min"] * len(problem.objectives) if problem.several else "min",
         searcher=searcher,
         scheduler=scheduler,
         max_t=MAX_T,
@@ -201,6 +268,7 @@ class Row:
     pairing: str
     fractions: list[float | None]  # per seed; None: never reached the target
     regrets: list[float]
+    hypervolume: bool = False  # several objectives: regret is the hypervolume's gap
 
     @property
     def median_fraction(self) -> float:
@@ -212,32 +280,48 @@ class Row:
         return sum(f is not None for f in self.fractions)
 
 
-def summarise(runs: Sequence[Run], optima: dict[str, float | None]) -> list[Row]:
-    """One row per (problem, pairing): the fractions against the anchor of the same seed, and
-    the final regrets. Runs whose anchor is missing are left out."""
+def summarise(
+    runs: Sequence[Run], optima: dict[str, float | None], targets: Mapping[str, float] | None = None
+) -> list[Row]:
+    """One row per (problem, pairing): the fractions against the problem's target where
+    ``targets`` has one (the same for every seed), else against the anchor of the same seed,
+    and the final regrets. Runs with neither are left out."""
+    targets = targets or {}
     anchors = {(r.problem, r.seed): r.final for r in runs if r.pairing == ANCHOR}
     optimum = {problem: _optimum(runs, problem, optima) for problem in {r.problem for r in runs}}
     rows: dict[tuple[str, str], Row] = {}
     for r in runs:
-        if (r.problem, r.seed) not in anchors:
+        target = targets.get(r.problem, anchors.get((r.problem, r.seed)))
+        if target is None:
             continue
-        row = rows.setdefault((r.problem, r.pairing), Row(r.problem, r.pairing, [], []))
-        used = r.reached(anchors[(r.problem, r.seed)])
+        row = rows.setdefault((r.problem, r.pairing), Row(r.problem, r.pairing, [], [], r.hypervolume))
+        used = r.reached(target)
         row.fractions.append(None if used is None else used / r.budget)
-        row.regrets.append(r.final - optimum[r.problem])
+        row.regrets.append(r.regret(optimum[r.problem]))
     return list(rows.values())
 
 
+def pool_target(pool: Sequence[Run]) -> float:
+    """The target set by an independent pool of random search's runs: their median final."""
+    return float(np.median([r.final for r in pool]))
+
+
 def _optimum(runs: Sequence[Run], problem: str, optima: dict[str, float | None]) -> float:
-    """The problem's optimum, or where it is unknown the best final incumbent of any run."""
+    """The problem's optimum, or where it is unknown the best final incumbent of any run (the
+    largest final hypervolume)."""
     known = optima.get(problem)
-    return min(r.final for r in runs if r.problem == problem) if known is None else known
+    if known is not None:
+        return known
+    mine = [r for r in runs if r.problem == problem]
+    return (max if mine[0].hypervolume else min)(r.final for r in mine)
 
 
-def table(rows: Sequence[Row]) -> str:
+def table(rows: Sequence[Row], targets: Mapping[str, float] | None = None) -> str:
+    several = any(row.hypervolume for row in rows)
+    regret = "final regret (hypervolume gap where several objectives)" if several else "final regret"
     lines = [
         "| problem | pairing | fraction of random search's budget (median) | reached | "
-        "final regret, median [25 %, 75 %] |",
+        f"{regret}, median [25 %, 75 %] |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
@@ -248,11 +332,22 @@ def table(rows: Sequence[Row]) -> str:
             f"| {row.problem} | {row.pairing} | {shown} | {row.reached}/{len(row.fractions)} | "
             f"{q50:.3g} [{q25:.3g}, {q75:.3g}] |"
         )
+    shown_targets = {row.problem: targets[row.problem] for row in rows if targets and row.problem in targets}
+    if shown_targets:
+        lines.append("")
+        lines.extend(
+            f"Target on {problem}: hypervolume {value:.6g}, random search's median final hypervolume "
+            f"over seeds {TARGET_SEEDS.start}-{TARGET_SEEDS.stop - 1}, which no pairing uses."
+            for problem, value in shown_targets.items()
+        )
     return "\n".join(lines)
 
 
-def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> None:
-    """Median regret of the incumbent against the budget spent, one panel per problem."""
+def plot(
+    runs: Sequence[Run], optima: dict[str, float | None], path: str, targets: Mapping[str, float] | None = None
+) -> None:
+    """Median regret of the incumbent (or gap of the hypervolume) against the budget spent, one
+    panel per problem; the target's, where it is fixed, as a dotted line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -266,7 +361,7 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
         budget = max(r.budget for r in mine)
         steps = np.unique(np.geomspace(1, budget, 200).astype(int))
         for pairing in dict.fromkeys(r.pairing for r in mine):
-            curves = [[r.incumbent_at(int(s)) - optimum for s in steps] for r in mine if r.pairing == pairing]
+            curves = [[r.regret(optimum, int(s)) for s in steps] for r in mine if r.pairing == pairing]
             # Regret 0 (the best any run found, where the optimum is unknown) drawn at the floor.
             axis.plot(
                 steps,
@@ -274,11 +369,14 @@ def plot(runs: Sequence[Run], optima: dict[str, float | None], path: str) -> Non
                 label=pairing,
                 linewidth=2.5 if pairing == ANCHOR else 1.5,
             )
+        if targets and name in targets:
+            axis.axhline(max(optimum - targets[name], _REGRET_FLOOR), color="grey", linestyle=":", label="target")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(name)
         axis.set_xlabel("budget spent (training iterations)")
-        axis.set_ylabel("regret of the incumbent (median over seeds)")
+        what = "hypervolume's gap to the largest" if mine[0].hypervolume else "regret of the incumbent"
+        axis.set_ylabel(f"{what} (median over seeds)")
     axes[0][-1].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -294,16 +392,20 @@ def optimizers(
     pairings: Sequence[str] | None = None,
     budget: int = BUDGET,
     out: str = "bench-optimizers",
+    target_seeds: Sequence[int] = TARGET_SEEDS,
 ) -> tuple[list[Row], str]:
-    """Run every pairing on every problem for every seed (the anchor first); returns the rows
-    and the table. Runs already in ``out/runs.jsonl`` are read back, not run again."""
+    """Run every pairing on every problem for every seed (the anchor first; on a problem with
+    several objectives, random search's target pool ``target_seeds`` before them); returns the
+    rows and the table. ``problem_names`` default to those with one objective, ``pairings`` to
+    ``PAIRINGS`` (``MULTI_OBJECTIVE_PAIRINGS`` on a problem with several). Runs already in
+    ``out/runs.jsonl`` are read back, not run again."""
     import ray
 
     from raytune_hpo._ray.session import init_ray
 
     suite = problems()
-    problem_names = list(problem_names or suite)
-    pairings = [ANCHOR] + [p for p in (pairings or PAIRINGS) if p != ANCHOR]
+    problem_names = list(problem_names or [name for name, problem in suite.items() if not problem.several])
+    chosen = {name: _pairings_for(suite[name], pairings, seeds, target_seeds) for name in problem_names}
     os.makedirs(out, exist_ok=True)
     log = os.path.join(out, "runs.jsonl")
     runs = _read_runs(log)
@@ -313,33 +415,77 @@ def optimizers(
     cpus = max(1.0, ray.cluster_resources().get("CPU", 2) / 2)  # two trials at a time
     with tempfile.TemporaryDirectory(prefix="hpo-bench-optimizers-") as storage:
         for name in problem_names:
-            for seed in seeds:
-                for pairing in pairings:
-                    if (name, pairing, seed, budget) in done:
-                        continue
-                    run = run_pairing(suite[name], pairing, seed, budget, storage, cpus)
-                    runs.append(run)
-                    with open(log, "a") as f:
-                        f.write(json.dumps(asdict(run)) + "\n")
-                    print(
-                        f"{name} {pairing} seed {seed}: final {run.final:.4g}, {run.trials} trials, "
-                        f"{run.seconds:.0f} s",
-                        flush=True,
-                    )
-    wanted = [
-        r
-        for r in runs
-        if r.problem in problem_names and r.pairing in pairings and r.seed in seeds and r.budget == budget
-    ]
+            pool = [(ANCHOR, seed) for seed in target_seeds] if suite[name].several else []
+            for pairing, seed in pool + [(pairing, seed) for seed in seeds for pairing in chosen[name]]:
+                if (name, pairing, seed, budget) in done:
+                    continue
+                run = run_pairing(suite[name], pairing, seed, budget, storage, cpus)
+                runs.append(run)
+                with open(log, "a") as f:
+                    f.write(json.dumps(asdict(run)) + "\n")
+                print(
+                    f"{name} {pairing} seed {seed}: final {run.final:.4g}, {run.trials} trials, {run.seconds:.0f} s",
+                    flush=True,
+                )
+    mine = [r for r in runs if r.problem in chosen and r.budget == budget]
+    wanted = [r for r in mine if r.pairing in chosen[r.problem] and r.seed in seeds]
+    targets = {
+        name: pool_target([r for r in mine if r.problem == name and r.pairing == ANCHOR and r.seed in target_seeds])
+        for name in problem_names
+        if suite[name].several
+    }
     optima = {name: suite[name].optimum for name in suite}
     rows = sorted(
-        summarise(wanted, optima), key=lambda row: (problem_names.index(row.problem), pairings.index(row.pairing))
+        summarise(wanted, optima, targets),
+        key=lambda row: (problem_names.index(row.problem), chosen[row.problem].index(row.pairing)),
     )
-    text = table(rows)
+    text = table(rows, targets)
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(text + "\n")
-    plot(wanted, optima, os.path.join(out, "best_so_far.png"))
+    plot(wanted, optima, os.path.join(out, "best_so_far.png"), targets)
     return rows, text
+
+
+def _pairings_for(
+    problem: Problem, pairings: Sequence[str] | None, seeds: Sequence[int], target_seeds: Sequence[int]
+) -> list[str]:
+    """The pairings run on ``problem``, the anchor first; on a problem with several objectives,
+    one that cannot take them, or a seed of the target's pool, is refused in one line."""
+    from raytune_hpo.errors import ConfigError
+
+    names = list(pairings or (MULTI_OBJECTIVE_PAIRINGS if problem.several else PAIRINGS))
+    if problem.several:
+        for name in names:
+            if not takes_several_objectives(name):
+                able = [p for p in known_pairings() if takes_several_objectives(p)]
+                raise ConfigError(
+                    f"--pairings: {name!r} takes one objective and {problem.name} has {len(problem.objectives)}; "
+                    f"on it use {', '.join(able)}"
+                )
+        shared = sorted(set(seeds) & set(target_seeds))
+        if shared:
+            raise ConfigError(
+                f"--seeds: seed {shared[0]} is one of random search's target pool on {problem.name} "
+                f"({min(target_seeds)}-{max(target_seeds)}); choose seeds outside it"
+            )
+    return [ANCHOR] + [p for p in names if p != ANCHOR]
+
+
+def takes_several_objectives(pairing: str) -> bool:
+    """Whether both the pairing's searcher and its scheduler take several objectives here."""
+    from raytune_hpo.schedulers._registry import REGISTRY as SCHEDULERS
+    from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
+
+    pair = {**PAIRINGS, **EXTRA_PAIRINGS}.get(pairing)
+    if pair is None:  # plain Ray Tune's BOHB, one metric
+        return False
+    searcher, scheduler = pair
+    return (
+        searcher in SEARCHERS
+        and SEARCHERS[searcher].several_objectives
+        and scheduler in SCHEDULERS
+        and SCHEDULERS[scheduler].several_objectives
+    )
 
 
 def _read_runs(path: str) -> list[Run]:

@@ -23,6 +23,22 @@ noise; the expectation for counting-ones). Budget is counted in iterations.
   per iteration, the validation loss reported; the minimum is not known (regret is measured
   against the best value any run of the benchmark found).
 
+Two have several objectives, both minimised; their score is the hypervolume of the Pareto front
+of the reports so far, against a reference point fixed per problem (``Problem.reference``):
+
+- ``branin_currin``: BoTorch's ``BraninCurrin`` on [0, 1]²: Branin rescaled to its usual
+  domain (x1 → 15 x1 - 5, x2 → 15 x2) and Currin's exponential function, each with a fidelity
+  axis that is never better than the truth: Branin's as ``branin`` above, Currin's exponential
+  term weighted by α(z) = 1 - 0.1 (1 - z) the way ``AugmentedHartmann`` weights its first term
+  (so that ``currin(x, z) - currin(x) = 0.1 (1 - z) exp(-1 / (2 x2)) A(x1) / B(x1) >= 0``). At
+  full fidelity both are exactly BoTorch's. Reference point BoTorch's ``[18, 6]``; the largest
+  hypervolume, 59.36011874867746, is BoTorch's ``_max_hv`` (found with NSGA-II).
+- ``digits_size``: the ``digits`` network with 1 to 3 hidden layers: its validation loss against
+  its size, log10 of its parameter count (1,210 to 150,794 parameters), one epoch per
+  iteration. Reference point ``[ln 10, log10(200,000)]``: a network no better than chance
+  (the loss of a uniform guess), or larger than any in the space, adds nothing. The largest
+  hypervolume is not known (the gap is measured against the largest any run found).
+
 A trial saves a checkpoint at the rungs of η = 3 brackets (iterations 1, 3, 9, ... below
 ``max_t``), the only iterations where the benchmark's schedulers pause a trial: a paused trial
 goes on from there, and the other reports cost no checkpoint.
@@ -54,7 +70,15 @@ class Problem:
     name: str
     space: dict
     trainable: Callable[[dict], None]
-    optimum: float | None  # None: unknown (regret against the best any run found)
+    # The best value, or with several objectives the largest hypervolume; None: unknown
+    # (regret against the best any run found).
+    optimum: float | None
+    objectives: tuple[str, ...] = ("value",)  # the metrics minimised
+    reference: tuple[float, ...] | None = None  # the hypervolume's, for several objectives
+
+    @property
+    def several(self) -> bool:
+        return len(self.objectives) > 1
 
 
 def _continue_from() -> int:
@@ -109,6 +133,31 @@ def branin_trial(config: dict) -> None:
         return v, v
 
     _report_curve(config, value_at)
+
+
+# -- Branin-Currin -----------------------------------------------------------------------------
+
+
+def currin(x1: float, x2: float, z: float = 1.0) -> float:
+    """Currin's exponential function on [0, 1]², its exponential term weighted by
+    1 - 0.1 (1 - z): never below the truth (z = 1)."""
+    weight = 1 - 0.1 * (1 - z)
+    term = 0.0 if x2 == 0 else math.exp(-1 / (2 * x2))  # exp(-inf) at x2 = 0, as torch has it
+    return (
+        (1 - weight * term) * (2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60) / (100 * x1**3 + 500 * x1**2 + 4 * x1 + 20)
+    )
+
+
+def branin_currin(x1: float, x2: float, z: float = 1.0) -> tuple[float, float]:
+    """BoTorch's ``BraninCurrin`` at fidelity ``z``: (Branin rescaled, Currin)."""
+    return branin(15 * x1 - 5, 15 * x2, z), currin(x1, x2, z)
+
+
+def branin_currin_trial(config: dict) -> None:
+    max_t = config["max_t"]
+    for t in range(_continue_from() + 1, max_t + 1):
+        b, c = branin_currin(config["x1"], config["x2"], t / max_t)
+        _report(t, max_t, _iteration_state(t), branin=b, currin=c)
 
 
 # -- Hartmann-6 --------------------------------------------------------------------------------
@@ -176,6 +225,19 @@ def counting_ones_trial(config: dict) -> None:
 
 
 def digits_trial(config: dict) -> None:
+    _train_digits(config, lambda loss, n_params: {"value": loss, "true_value": loss})
+
+
+def digits_size_trial(config: dict) -> None:
+    _train_digits(
+        config,
+        lambda loss, n_params: {"val_loss": loss, "n_params": n_params, "log10_params": math.log10(n_params)},
+    )
+
+
+def _train_digits(config: dict, metrics: Callable[[float, int], dict[str, float]]) -> None:
+    """The digits network (``config["depth"]`` hidden layers, 1 by default), one epoch per
+    iteration; each report holds ``metrics(validation loss, parameter count)``."""
     import torch
     from sklearn.datasets import load_digits
 
@@ -186,9 +248,12 @@ def digits_trial(config: dict) -> None:
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     train, valid = order[:1200], order[1200:]
     torch.manual_seed(_config_seed(config) % 2**31)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, config["width"]), torch.nn.ReLU(), torch.nn.Linear(config["width"], 10)
-    )
+    width = config["width"]
+    hidden = [torch.nn.Linear(64, width), torch.nn.ReLU()]
+    for _ in range(config.get("depth", 1) - 1):
+        hidden += [torch.nn.Linear(width, width), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*hidden, torch.nn.Linear(width, 10))
+    n_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config["lr"],
@@ -222,13 +287,7 @@ def digits_trial(config: dict) -> None:
                 "iteration": t,
             }
 
-        _report(
-            t,
-            config["max_t"],
-            checkpoint,
-            value=value,
-            true_value=value,
-        )
+        _report(t, config["max_t"], checkpoint, **metrics(value, n_params))
 
 
 # -- the suite ---------------------------------------------------------------------------------
@@ -239,6 +298,11 @@ def _space(params: dict[str, Any], max_t: int) -> dict:
 
 
 def problems(max_t: int = MAX_T) -> dict[str, Problem]:
+    """Every problem, those with one objective first."""
+    return {**_one_objective(max_t), **_several_objectives(max_t)}
+
+
+def _one_objective(max_t: int) -> dict[str, Problem]:
     return {
         "branin": Problem(
             "branin",
@@ -264,19 +328,36 @@ def problems(max_t: int = MAX_T) -> dict[str, Problem]:
             counting_ones_trial,
             -2.0 * _ONES,
         ),
-        "digits": Problem(
-            "digits",
-            _space(
-                {
-                    "lr": hpo.loguniform(1e-3, 1.0),
-                    "momentum": hpo.uniform(0.0, 0.99),
-                    "weight_decay": hpo.loguniform(1e-6, 1e-1),
-                    "width": hpo.choice([16, 32, 64, 128, 256]),
-                    "batch_size": hpo.choice([16, 32, 64, 128, 256]),
-                },
-                max_t,
-            ),
-            digits_trial,
+        "digits": Problem("digits", _space(_digits_space(), max_t), digits_trial, None),
+    }
+
+
+def _digits_space() -> dict[str, Any]:
+    return {
+        "lr": hpo.loguniform(1e-3, 1.0),
+        "momentum": hpo.uniform(0.0, 0.99),
+        "weight_decay": hpo.loguniform(1e-6, 1e-1),
+        "width": hpo.choice([16, 32, 64, 128, 256]),
+        "batch_size": hpo.choice([16, 32, 64, 128, 256]),
+    }
+
+
+def _several_objectives(max_t: int) -> dict[str, Problem]:
+    return {
+        "branin_currin": Problem(
+            "branin_currin",
+            _space({"x1": hpo.uniform(0.0, 1.0), "x2": hpo.uniform(0.0, 1.0)}, max_t),
+            branin_currin_trial,
+            59.36011874867746,
+            objectives=("branin", "currin"),
+            reference=(18.0, 6.0),
+        ),
+        "digits_size": Problem(
+            "digits_size",
+            _space({**_digits_space(), "depth": hpo.randint(1, 4)}, max_t),
+            digits_size_trial,
             None,
+            objectives=("val_loss", "log10_params"),
+            reference=(math.log(10), math.log10(200_000)),
         ),
     }

@@ -1,6 +1,6 @@
 """The benchmark's problems: their known optima, fidelity axes that never beat the truth
-(Hartmann-6), counting-ones' noise shrinking with iterations, and digits' learning curves, run
-in this process with :class:`LocalTrial`."""
+(Hartmann-6, Branin-Currin), counting-ones' noise shrinking with iterations, and digits' learning
+curves (against its size too), run in this process with :class:`LocalTrial`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from raytune_hpo.bench.problems import MAX_T, augmented_branin, branin, hartmann6, problems
+from raytune_hpo._objectives import hypervolume
+from raytune_hpo.bench.problems import MAX_T, augmented_branin, branin, branin_currin, currin, hartmann6, problems
 from raytune_hpo.trainable import LocalTrial, TrialDone
 
 SUITE = problems()
@@ -80,3 +81,71 @@ def test_digits_learning_curve_improves():
     reports = curve("digits", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "width": 64, "batch_size": 64})
     values = [r["value"] for r in reports]
     assert len(values) == MAX_T and values[-1] < values[0] < math.log(10)
+
+
+# -- Branin-Currin ---------------------------------------------------------------------------
+
+BRANIN_MINIMA = [((-math.pi + 5) / 15, 12.275 / 15), ((math.pi + 5) / 15, 2.275 / 15), ((9.42478 + 5) / 15, 2.475 / 15)]
+
+
+def test_branin_currin_at_full_fidelity_is_botorchs():
+    for x1, x2 in BRANIN_MINIMA:  # Branin's three minima, rescaled to [0, 1]²
+        assert branin_currin(x1, x2)[0] == pytest.approx(0.397887, abs=1e-6)
+    # Currin: its minimum on [0, 1]², 3 (1 - exp(-1/2)) at (0, 1); at x2 = 0 the exponential
+    # term vanishes (torch's exp(-inf) = 0), leaving the rational function; a value inside.
+    assert currin(0.0, 1.0) == pytest.approx(3 * (1 - math.exp(-0.5)), rel=1e-12) == pytest.approx(1.180408, abs=1e-6)
+    assert currin(0.0, 0.0) == 3.0 and currin(1.0, 0.0) == pytest.approx(6352 / 624)
+    assert currin(0.5, 0.5) == pytest.approx((1 - math.exp(-1)) * 1868.5 / 159.5)
+    assert branin_currin(0.3, 0.7) == (branin(15 * 0.3 - 5, 15 * 0.7), currin(0.3, 0.7))
+    # The front of a 400 x 400 grid comes close to BoTorch's largest hypervolume (59.36, found
+    # with NSGA-II) against its reference point [18, 6], and not above it.
+    problem = SUITE["branin_currin"]
+    assert problem.reference == (18.0, 6.0) and problem.objectives == ("branin", "currin")
+    grid = np.linspace(0, 1, 400)
+    volume = hypervolume(_front([branin_currin(a, b) for a in grid for b in grid]), problem.reference)
+    assert 58.5 < volume <= problem.optimum
+
+
+def _front(points):
+    """The non-dominated points of many, in two dimensions."""
+    front, lowest = [], math.inf
+    for x, y in sorted(points):
+        if y < lowest:
+            front.append((x, y))
+            lowest = y
+    return front
+
+
+def test_branin_currins_low_fidelities_are_never_better_than_the_truth():
+    grid = [(a, b) for a in np.linspace(0, 1, 41) for b in np.linspace(0, 1, 41)]
+    fidelities = (0.0, 1 / MAX_T, 1 / 3, 0.7, 1.0)
+    for x1, x2 in grid:
+        truth = branin_currin(x1, x2)
+        for z in fidelities:
+            low = branin_currin(x1, x2, z)
+            assert low[0] >= truth[0] and low[1] >= truth[1]  # weakly dominated by the truth
+        currins = [currin(x1, x2, z) for z in fidelities]
+        assert currins == sorted(currins, reverse=True)
+    # Hence the hypervolume of a set of configurations at low fidelity is at most theirs at
+    # full fidelity, here strictly less at the lowest.
+    reference = SUITE["branin_currin"].reference
+    at = {z: _front([branin_currin(a, b, z) for a, b in grid]) for z in fidelities}
+    volumes = [hypervolume(at[z], reference) for z in fidelities]
+    assert volumes == sorted(volumes) and volumes[0] < volumes[-1]
+
+
+def test_a_branin_currin_trial_reports_both_objectives_at_each_fidelity():
+    reports = curve("branin_currin", {"x1": 0.2, "x2": 0.6})
+    assert [(r["branin"], r["currin"]) for r in reports] == [
+        branin_currin(0.2, 0.6, t / MAX_T) for t in range(1, MAX_T + 1)
+    ]
+
+
+def test_digits_size_reports_the_loss_and_the_networks_size():
+    config = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "width": 32, "depth": 2, "batch_size": 64}
+    reports = curve("digits_size", config)
+    n_params = 64 * 32 + 32 + 32 * 32 + 32 + 32 * 10 + 10
+    assert {(r["n_params"], r["log10_params"]) for r in reports} == {(n_params, math.log10(n_params))}
+    losses = [r["val_loss"] for r in reports]
+    assert len(losses) == MAX_T and losses[-1] < losses[0] < math.log(10)
+    assert SUITE["digits_size"].objectives == ("val_loss", "log10_params")
