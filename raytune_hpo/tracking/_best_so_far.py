@@ -3,7 +3,8 @@ iterations (every report of every trial is one) and wall time.
 
 Reports are put in the order they were made by their ``timestamp`` (Ray's, in whole seconds);
 reports of the same second keep the order of the trials' numbers, which changes nothing of the
-best at the end of that second.
+best at the end of that second. The hypervolume over budget of a multi-objective experiment
+(:mod:`raytune_hpo.tracking._pareto`) reads the reports in the same order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ class BestSoFar:
     values: list[float]  # the best finite metric so far; NaN before the first
 
 
-def best_so_far(results: Results) -> BestSoFar:
+@dataclass(frozen=True)
+class Made:
+    """One report, where it stands in the experiment's budget."""
+
+    seconds: float  # wall time since the first trial started
+    trial: int  # the trial's index in ``results.trials``
+    row: int  # the report's index in the trial's history
+    report: dict
+
+
+def in_order(results: Results) -> list[Made]:
+    """Every report of every trial, in the order they were made (see the module's docstring)."""
     reports = sorted(
         (r.get("timestamp", 0), trial, row, r)
         for trial, t in enumerate(results.trials)
@@ -37,13 +49,17 @@ def best_so_far(results: Results) -> BestSoFar:
         ),
         default=0,
     )
+    return [Made(max(timestamp - start, 0.0), trial, row, report) for timestamp, trial, row, report in reports]
+
+
+def best_so_far(results: Results) -> BestSoFar:
     better = min if results.objectives.primary_mode == "min" else max
     best, trace = math.nan, BestSoFar([], [], [])
-    for count, (timestamp, _, _, report) in enumerate(reports, start=1):
-        value: Any = report.get(results.objectives.primary)  # whatever was reported; is_number checks it
+    for count, made in enumerate(in_order(results), start=1):
+        value: Any = made.report.get(results.objectives.primary)  # whatever was reported; is_number checks it
         if is_number(value):
             best = value if math.isnan(best) else better(best, value)
         trace.iterations.append(count)
-        trace.seconds.append(max(timestamp - start, 0.0))
+        trace.seconds.append(made.seconds)
         trace.values.append(best)
     return trace

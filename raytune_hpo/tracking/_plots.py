@@ -2,30 +2,50 @@
 
 Figures are made with ``matplotlib.figure.Figure``, not pyplot: no display is needed, and the
 user's own pyplot state (backend, open figures) is left alone when a run ends with a report.
-Trials are coloured by their best value of the metric, the best brightest, in every plot.
+Trials are coloured by their best value of the metric, the best brightest, in every plot but the
+Pareto plot of several objectives (front, feasible, infeasible: ``_pareto``).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from raytune_hpo._library import require
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_number
 from raytune_hpo.results import Results, Trial
 from raytune_hpo.tracking._best_so_far import BestSoFar
 from raytune_hpo.tracking._importance import Importance
 from raytune_hpo.tracking._parameters import LOG_SPAN, Parameter
+from raytune_hpo.tracking._pareto import FEASIBLE, FRONT, INFEASIBLE, KINDS, Placed, units
 
 DPI = 100
 LABEL_CHARS = 24  # longer category labels are cut: they would cover the neighbouring axis
+PARETO_COLUMNS = 3  # panels per row of the Pareto plot
+_KIND_LABELS = {FRONT: "on the Pareto front", FEASIBLE: "feasible, dominated", INFEASIBLE: "infeasible"}
+_KIND_STYLES: dict[str, dict[str, Any]] = {  # the infeasible grey, under the others
+    FRONT: {"s": 42, "c": "tab:red", "edgecolors": "black", "linewidths": 0.8, "zorder": 3},
+    FEASIBLE: {"s": 20, "c": "tab:blue", "alpha": 0.7, "zorder": 2},
+    INFEASIBLE: {"s": 16, "c": "lightgrey", "edgecolors": "grey", "linewidths": 0.5, "zorder": 1},
+}
 
 
 def best_so_far_figure(traces: Sequence[tuple[str | None, BestSoFar]], metric: str, mode: str) -> bytes:
     """Best so far against cumulative iterations and against wall time; one line per trace,
     named in a legend where there are several (a comparison)."""
+    return _so_far_figure(traces, f"best {metric} so far ({mode})")
+
+
+def hypervolume_figure(traces: Sequence[tuple[str | None, BestSoFar]]) -> bytes:
+    """The hypervolume of the front so far, drawn as the best so far is."""
+    return _so_far_figure(traces, "hypervolume of the front so far")
+
+
+def _so_far_figure(traces: Sequence[tuple[str | None, BestSoFar]], ylabel: str) -> bytes:
     fig = _figure(10, 3.8)
     by_iterations, by_time = fig.subplots(1, 2, sharey=True)
     for name, trace in traces:
@@ -33,7 +53,7 @@ def best_so_far_figure(traces: Sequence[tuple[str | None, BestSoFar]], metric: s
         by_time.step(trace.seconds, trace.values, where="post", label=name)
     by_iterations.set_xlabel("training iterations, all trials together")
     by_time.set_xlabel("wall time since the first trial started (s)")
-    by_iterations.set_ylabel(f"best {metric} so far ({mode})")
+    by_iterations.set_ylabel(ylabel)
     _scale(by_iterations, [v for _, trace in traces for v in trace.values])
     if len(traces) > 1:
         by_time.legend(fontsize="small")
@@ -41,6 +61,70 @@ def best_so_far_figure(traces: Sequence[tuple[str | None, BestSoFar]], metric: s
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def pareto_figure(objectives: Objectives, placed: Sequence[Placed], reference: Sequence[float] | None) -> bytes:
+    """One panel per pair of objectives: the front's trials highlighted, the other feasible
+    trials plain, the infeasible ones grey. With two objectives, the front's staircase joins
+    its trials and closes on the reference point, around the volume it dominates."""
+    return _png(draw_pareto(objectives, placed, reference))
+
+
+def draw_pareto(objectives: Objectives, placed: Sequence[Placed], reference: Sequence[float] | None):
+    """The figure of :func:`pareto_figure`, not yet drawn to PNG (its axes hold what it shows)."""
+    pairs = list(itertools.combinations(range(len(objectives.metrics)), 2))
+    columns = min(len(pairs), PARETO_COLUMNS)
+    rows = math.ceil(len(pairs) / columns)
+    fig = _figure(1.5 + 4.2 * columns, 0.5 + 3.8 * rows)
+    panels = list(fig.subplots(rows, columns, squeeze=False).flat)
+    counts = {kind: sum(p.kind == kind for p in placed) for kind in KINDS}
+    for ax, (i, j) in zip(panels, pairs):
+        for kind in KINDS:  # in the legend's order; the zorders put the front on top
+            chosen = [p.values for p in placed if p.kind == kind]
+            if chosen:
+                ax.scatter(
+                    [v[i] for v in chosen],
+                    [v[j] for v in chosen],
+                    label=f"{_KIND_LABELS[kind]} ({counts[kind]})",
+                    **_KIND_STYLES[kind],
+                )
+        drawn = [p.values for p in placed]
+        if len(pairs) == 1:
+            _staircase(ax, objectives, [p.values for p in placed if p.kind == FRONT], reference)
+            drawn += [tuple(reference)] if reference is not None else []  # a log axis must hold it too
+        ax.set_xlabel(f"{objectives.metrics[i]} ({objectives.modes[i]})")
+        ax.set_ylabel(f"{objectives.metrics[j]} ({objectives.modes[j]})")
+        if _is_log([v[i] for v in drawn]):
+            ax.set_xscale("log")
+        _scale(ax, [v[j] for v in drawn])
+        ax.grid(alpha=0.3)
+    for ax in panels[len(pairs) :]:  # the rest of the last row
+        ax.set_visible(False)
+    panels[0].legend(fontsize="small", loc="best")
+    return fig
+
+
+def _staircase(ax, objectives: Objectives, front: list[tuple[float, ...]], reference: Sequence[float] | None) -> None:
+    """The front of two objectives as its attainment staircase, closed on the reference point
+    (drawn with a +) around the shaded volume it dominates."""
+    if not front:
+        return
+    ordered = sorted(units(objectives, v) for v in front)  # minimisation form, by the first objective
+    corners = [ordered[0]]
+    for (_, y), (x, next_y) in zip(ordered, ordered[1:]):
+        corners += [(x, y), (x, next_y)]
+    if reference is None:
+        line = corners
+    else:
+        ref = units(objectives, reference)
+        line = [(corners[0][0], ref[1]), *corners, (ref[0], corners[-1][1])]
+        shaded = [units(objectives, c) for c in [*line, ref]]
+        ax.fill([c[0] for c in shaded], [c[1] for c in shaded], color="tab:red", alpha=0.08, lw=0, label="hypervolume")
+        ax.plot(*reference, marker="+", ms=12, mew=2, color="black", ls="none", label="reference point")
+    drawn = [units(objectives, c) for c in line]
+    ax.plot(
+        [c[0] for c in drawn], [c[1] for c in drawn], color="tab:red", lw=1.2, zorder=2, label="the front's staircase"
+    )
 
 
 def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
@@ -107,15 +191,18 @@ def learning_curves_figure(results: Results, stopped: set[str]) -> bytes:
     return _png(fig)
 
 
-def parallel_coordinates_figure(params: list[Parameter], objective: list[float], metric: str, mode: str) -> bytes:
-    """One vertical axis per parameter, then the metric; one line per trial (one matplotlib
-    collection). Numbers run from their least (bottom) to their greatest (top), categories are
-    evenly spaced."""
+def parallel_coordinates_figure(
+    params: list[Parameter], objective: list[float], metric: str, mode: str, which: str = "best"
+) -> bytes:
+    """One vertical axis per parameter, then the metric (each trial's ``which`` value of it:
+    best, or last with several objectives); one line per trial (one matplotlib collection).
+    Numbers run from their least (bottom) to their greatest (top), categories are evenly
+    spaced."""
     from matplotlib.collections import LineCollection
 
     fig = _figure(max(6.0, 1.6 * (len(params) + 1)), 4.5)
     ax = fig.subplots()
-    colour = _colours(fig, ax, objective, metric, mode)
+    colour = _colours(fig, ax, objective, metric, mode, which)
     metric_axis = Parameter(metric, tuple(objective), None, False, _is_log(objective))
     axes = params + [metric_axis]
     columns = [_normalised(p) for p in axes]
@@ -182,7 +269,7 @@ def _best(trial: Trial, results: Results) -> float:
     return report[results.objectives.primary] if report else math.nan
 
 
-def _colours(fig, ax, values: Sequence[float], metric: str, mode: str):
+def _colours(fig, ax, values: Sequence[float], metric: str, mode: str, which: str = "best"):
     """A colour for each value of the metric, the best brightest, with its colour bar."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -192,7 +279,7 @@ def _colours(fig, ax, values: Sequence[float], metric: str, mode: str):
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     norm = (LogNorm if _is_log(finite) else Normalize)(low, high if high > low else low + 1)
     cmap = colormaps["viridis" if mode == "max" else "viridis_r"]
-    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric}")
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"{which} {metric}")
     return lambda v: cmap(norm(v)) if math.isfinite(v) else "lightgrey"
 
 

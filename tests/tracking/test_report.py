@@ -1,7 +1,9 @@
-"""The static report and the run table's export, after real (tiny) ASHA and PBT experiments:
-the report a run writes is one self-contained file whose images all load in headless
-Chromium, its tables say what the trials' records say, and the exported table reads back as
-``Results.dataframe()``."""
+"""The static report and the run table's export, after real (tiny) ASHA and PBT experiments
+and a multi-objective one: the report a run writes is one self-contained file whose images all
+load in headless Chromium, its tables say what the trials' records say, and the exported table
+reads back as ``Results.dataframe()``. With several objectives, the report's Pareto front is
+``Results.pareto_front()``, infeasible trials are drawn grey, and the hypervolume over budget
+never falls and ends at ``Results.hypervolume``."""
 
 from __future__ import annotations
 
@@ -16,8 +18,21 @@ import pandas as pd
 import pytest
 
 import raytune_hpo as hpo
+from raytune_hpo._objectives import Objectives
 from raytune_hpo.space import flatten
+from raytune_hpo.tracking._best_so_far import in_order
 from raytune_hpo.tracking._lineage import exploits
+from raytune_hpo.tracking._pareto import (
+    FEASIBLE,
+    FRONT,
+    INFEASIBLE,
+    Placed,
+    hypervolume_over_budget,
+    points,
+    reference_point,
+    split,
+)
+from raytune_hpo.tracking._plots import draw_pareto
 from raytune_hpo.tracking._report import plots_folder
 from tests.helpers import BOWL_SPACE, chromium, multi_fidelity_bowl
 
@@ -59,6 +74,33 @@ def pbt(ray_cluster, tmp_path_factory):
         storage=str(tmp_path_factory.mktemp("runs")), name="pbt", verbose=0,
         scheduler_options={"perturbation_interval": 2, "quantile_fraction": 0.25},
     )
+
+
+def tradeoff(config: dict) -> None:
+    """Two objectives at odds: ``loss`` least at x = 0.3, ``size`` growing with x. ``mem`` is x,
+    0.2 more on the first report: under ``mem <= 0.7`` a trial with x above 0.5 is infeasible,
+    though the last report of one with x = 0.6 keeps the bound."""
+    x = config["x"]
+    for i in range(3):
+        hpo.report(loss=(x - 0.3) ** 2 + 1 / (i + 1), size=10 * x, mem=x + (0.2 if i == 0 else 0.0))
+
+
+# By x: on the front (the least size, the least loss, and between), feasible but dominated
+# (0.4 by 0.2: as low a loss, less size; 0.45 by 0.35), infeasible.
+TRADEOFF_KINDS = {0.05: FRONT, 0.2: FRONT, 0.35: FRONT, 0.4: FEASIBLE, 0.45: FEASIBLE, 0.6: INFEASIBLE, 0.9: INFEASIBLE}
+SEVERAL = {"metric": ["loss", "size"], "mode": ["min", "min"], "constraints": {"mem": ("<=", 0.7)}}
+
+
+def run_tradeoff(storage, name: str, xs, **objectives):
+    # "noise" varies and does nothing: the parameter plot and importance have two parameters.
+    space = {"x": hpo.grid(list(xs)), "noise": hpo.uniform(0.0, 1.0)}
+    return hpo.run(tradeoff, space, **(objectives or SEVERAL), num_samples=1, seed=0, resources={"cpu": 0.5},
+                   storage=str(storage), name=name, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def several(ray_cluster, tmp_path_factory):
+    return run_tradeoff(tmp_path_factory.mktemp("runs"), "several", TRADEOFF_KINDS)
 
 
 class _Page(HTMLParser):
@@ -105,7 +147,7 @@ def page_of(results) -> _Page:
         return _Page(f.read())
 
 
-@pytest.mark.parametrize("experiment", ["asha", "pbt"])
+@pytest.mark.parametrize("experiment", ["asha", "pbt", "several"])
 def test_the_run_writes_one_self_contained_report_with_its_plots_beside_it(experiment, request):
     results = request.getfixturevalue(experiment)
     page = page_of(results)
@@ -179,7 +221,7 @@ def test_the_pbt_lineage_lists_every_exploit_the_trials_saw(pbt):
 
 
 @pytest.mark.browser  # skipped, saying why, without Chromium or Playwright (tests/conftest.py)
-@pytest.mark.parametrize("experiment", ["asha", "pbt"])
+@pytest.mark.parametrize("experiment", ["asha", "pbt", "several"])
 def test_every_image_loads_in_headless_chromium(experiment, request, capsys):
     from playwright.sync_api import sync_playwright
 
@@ -258,3 +300,120 @@ def test_a_report_that_cannot_be_written_costs_a_warning_not_the_run(ray_cluster
     assert len(results.trials) == 2 and results.best_config is not None
     warnings = [line for line in capfd.readouterr().err.splitlines() if "no report written" in line]
     assert len(warnings) == 1 and results.path in warnings[0], warnings
+
+
+def test_the_report_of_several_objectives_shows_the_front_instead_of_a_best(several):
+    with open(os.path.join(several.path, "report.html"), encoding="utf-8") as f:
+        text = f.read()
+    assert "objectives loss (min), size (min); mem &lt;= 0.7" in text
+    for heading in ("<h2>Pareto front</h2>", "<h2>Hypervolume over budget</h2>",
+                    "<h2>Learning curves (first objective: loss)</h2>",
+                    "<h2>Parameters against the first objective: loss</h2>",
+                    "<h2>Parameter importance (first objective: loss)</h2>"):
+        assert heading in text
+    assert "Best so far" not in text and "Best loss" not in text
+    assert sorted(os.listdir(plots_folder(os.path.join(several.path, "report.html")))) == [
+        "hypervolume.png", "importance.png", "learning_curves.png", "parallel_coordinates.png", "pareto_front.png"]
+    page = page_of(several)
+    assert [row[0] for row in page.rows("runs")] == list(several.dataframe()["trial_id"])  # the front first
+    on_front = page.header("runs").index("on the front")
+    assert {row[0] for row in page.rows("runs") if row[on_front] == "yes"} == set(several.pareto_front()["trial_id"])
+
+
+def test_the_front_table_lists_exactly_the_trials_of_pareto_front(several):
+    page, front = page_of(several), several.pareto_front()
+    header = page.header("pareto")
+    assert header[:4] == ["trial", "loss", "size", "mem"]
+    rows = page.rows("pareto")
+    assert [row[0] for row in rows] == list(front["trial_id"]) and len(rows) == 3
+    for row, (_, expected) in zip(rows, front.iterrows()):
+        for column in ("loss", "size", "mem"):
+            assert float(row[header.index(column)]) == pytest.approx(expected[column], rel=1e-3)
+        assert f"x = {expected['config.x']:.4g}" in row[header.index("configuration")]
+
+
+def test_each_trial_is_on_the_front_feasible_or_infeasible_as_its_reports_say(several):
+    frame = several.dataframe().set_index("trial_id")
+    placed = split(several)
+    assert len(placed) == len(several.trials)
+    by_x = {}
+    for p in placed:
+        row = frame.loc[p.trial_id]
+        assert p.kind == (FRONT if row["pareto"] else FEASIBLE if row["feasible"] else INFEASIBLE)
+        assert p.values == pytest.approx((row["last.loss"], row["last.size"]))
+        by_x[row["config.x"]] = p.kind
+    assert by_x == TRADEOFF_KINDS
+
+
+def test_the_hypervolume_over_budget_never_falls_and_ends_at_the_fronts(several):
+    reference = reference_point(several.objectives, points(several))
+    feasible = several.dataframe().query("feasible")
+    for metric, value in zip(("loss", "size"), reference):  # the worst feasible, 10 % of the range further
+        column = feasible[f"last.{metric}"]
+        assert value == pytest.approx(column.max() + 0.1 * (column.max() - column.min()))
+    trace = hypervolume_over_budget(several, reference)
+    reports = in_order(several)
+    assert trace.iterations == list(range(1, len(reports) + 1)) == list(range(1, 3 * len(several.trials) + 1))
+    assert all(a <= b for a, b in zip(trace.values, trace.values[1:]))
+    assert trace.values[-1] == pytest.approx(several.hypervolume(list(reference)), rel=1e-12) and trace.values[-1] > 0
+    rises = [made for made, before, after in zip(reports, [0.0, *trace.values], trace.values) if after > before]
+    assert rises and all(made.row == 2 for made in rises)  # a trial joins the front at its last report
+    with open(os.path.join(several.path, "report.html"), encoding="utf-8") as f:
+        assert f"hypervolume <b>{trace.values[-1]:.4g}</b>" in f.read()
+
+
+def test_the_pareto_plot_has_a_panel_per_pair_and_greys_the_infeasible():
+    from matplotlib.colors import to_rgba
+
+    objectives = Objectives.of(["loss", "accuracy", "size"], ["min", "max", "min"])
+    placed = [Placed("a", (0.1, 0.9, 5.0), FRONT), Placed("b", (0.3, 0.95, 2.0), FRONT),
+              Placed("c", (0.4, 0.8, 6.0), FEASIBLE), Placed("d", (0.05, 0.99, 1.0), INFEASIBLE)]
+    panels = [ax for ax in draw_pareto(objectives, placed, (0.5, 0.7, 7.0)).axes if ax.get_visible()]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [
+        ("loss (min)", "accuracy (max)"), ("loss (min)", "size (min)"), ("accuracy (max)", "size (min)")]
+    for ax, (i, j) in zip(panels, [(0, 1), (0, 2), (1, 2)]):
+        drawn = {c.get_label(): c for c in ax.collections}
+        assert set(drawn) == {"on the Pareto front (2)", "feasible, dominated (1)", "infeasible (1)"}
+        grey = drawn["infeasible (1)"]
+        assert tuple(grey.get_facecolor()[0]) == to_rgba("lightgrey")
+        assert [tuple(o) for o in grey.get_offsets()] == [((0.05, 0.99, 1.0)[i], (0.05, 0.99, 1.0)[j])]
+        assert tuple(drawn["on the Pareto front (2)"].get_facecolor()[0]) == to_rgba("tab:red")
+
+
+def test_the_front_of_two_objectives_is_joined_by_its_staircase_to_the_reference_point():
+    objectives = Objectives.of(["loss", "accuracy"], ["min", "max"])
+    front = [(0.1, 0.8), (0.3, 0.9), (0.2, 0.85)]
+    placed = [Placed(str(i), v, FRONT) for i, v in enumerate(front)] + [Placed("x", (0.35, 0.82), FEASIBLE)]
+    (ax,) = draw_pareto(objectives, placed, (0.4, 0.7)).axes
+    (line,) = [line for line in ax.lines if line.get_label() == "the front's staircase"]
+    corners = list(zip(line.get_xdata(), line.get_ydata()))
+    assert corners == [(0.1, 0.7), (0.1, 0.8), (0.2, 0.8), (0.2, 0.85), (0.3, 0.85), (0.3, 0.9), (0.4, 0.9)]
+    (reference,) = [line for line in ax.lines if line.get_label() == "reference point"]
+    assert (reference.get_xdata()[0], reference.get_ydata()[0]) == (0.4, 0.7)
+
+
+def test_experiments_with_several_objectives_compare_by_hypervolume(several, ray_cluster, tmp_path):
+    other = run_tradeoff(tmp_path / "runs", "other", [0.1, 0.3, 0.5])
+    output = tmp_path / "compare.html"
+    done = subprocess.run(["raytune-hpo", "report", several.path, other.path, "--output", str(output)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    page = _Page(output.read_text(encoding="utf-8"))
+    reference = reference_point(several.objectives, points(several) + points(other))  # one for both
+    header, rows = page.header("experiments"), page.rows("experiments")
+    assert [row[0] for row in rows] == ["several", "other"]
+    for row, results in zip(rows, (several, other)):
+        assert int(row[header.index("trials on the front")]) == len(results.pareto_front())
+        assert float(row[header.index("hypervolume")]) == pytest.approx(results.hypervolume(list(reference)), rel=1e-3)
+    assert len(page.links) == 1 and os.path.exists(tmp_path / "compare" / "hypervolume.png")
+
+
+@pytest.mark.parametrize("objectives", [{"metric": ["loss", "size"], "mode": ["min", "max"]}, {"metric": "loss"}])
+def test_experiments_on_other_objectives_are_refused_in_one_line(several, ray_cluster, tmp_path, objectives):
+    other = run_tradeoff(tmp_path / "runs", "other", [0.1], **objectives)
+    done = subprocess.run(["raytune-hpo", "report", several.path, other.path], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"raytune-hpo: error: experiments compare on the same objectives: {several.path!r} has loss (min), size (min); "
+        f"mem <= 0.7, {other.path!r} has {other.objectives.describe()}"
+    ], done.stderr
