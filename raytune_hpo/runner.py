@@ -100,6 +100,10 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
                 objectives=o.objectives,
             )
         )
+    if o.objectives.constraints and searcher.learns and not searcher.native_constraints:
+        from raytune_hpo.searchers._constrained import ConstrainedSearcher
+
+        search_alg = ConstrainedSearcher(search_alg, o.objectives)  # infeasible trials seen as the worst
     trials = planned_trials(o.searcher, hpo_space, o.num_samples)
     request = SchedulerRequest(
         o.scheduler,

@@ -24,6 +24,8 @@ Refused in one line: ``hpo.grid`` and Ray-sampled domains (only ``grid`` and ``r
 them), and a space whose parameters are all choices (CMA-ES would be random search there).
 
 With ``seed=`` and ``max_concurrent=1`` the sequence of configurations is the same on every run.
+One objective only (``CmaEsSampler`` takes no more, and no constraints: with ``constraints=``
+it sees an infeasible trial as the worst, :mod:`._constrained`).
 Options: ``n_initial_points`` (= ``n_startup_trials``), ``sigma0``, ``x0``, ``popsize``,
 ``restart_strategy``, ``with_margin``, ``use_separable_cma``, any other ``CmaEsSampler`` argument.
 """

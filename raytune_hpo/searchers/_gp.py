@@ -21,8 +21,15 @@ log EI), so parallel trials do not pile onto one point. Fitting costs grow with 
 trials (cubically): well suited to tens or a few hundred trials, not thousands. With ``seed=``
 and ``max_concurrent=1`` the sequence of configurations is the same on every run.
 
+Several objectives: one GP per objective, and the next trial maximises the log expected
+hypervolume improvement over the trials so far (q-batch with trials still running).
+Constraints: natively, one GP per constraint models its value (:mod:`._optuna` sets each
+trial's, the largest over its reports), and the acquisition is weighted by the probability
+of being feasible (constrained EI, or EHVI with several objectives).
+
 Options: ``n_initial_points`` (= ``n_startup_trials``), any other ``GPSampler`` argument
-(``deterministic_objective``, ...).
+(``deterministic_objective``, ...) but ``constraints_func`` (constraints are
+``hpo.run(constraints=...)``).
 """
 
 from __future__ import annotations

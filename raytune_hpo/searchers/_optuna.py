@@ -1,12 +1,28 @@
-"""``optuna``: Optuna's TPE sampler, through Ray's adapter.
+"""``optuna``: Optuna's TPE sampler, through Ray's adapter; one objective or several (Optuna's
+TPE is multi-objective TPE where the study has several directions: Ozaki et al. 2020), and
+outcome constraints natively (Optuna's constrained TPE: an infeasible trial is never among the
+good ones, the less it violates, the nearer).
 
-:func:`optuna_searcher` builds any Optuna sampler behind that adapter: ``gp``
-(:mod:`._gp`) and ``cmaes`` (:mod:`._cmaes`) are built by it too, over the space as Optuna
-distributions (:func:`to_optuna`).
+:func:`optuna_searcher` builds any Optuna sampler behind that adapter: ``gp`` (:mod:`._gp`),
+``cmaes`` (:mod:`._cmaes`), ``nsga2`` and ``nsga3`` (:mod:`._nsga`) are built by it too, over
+the space as Optuna distributions (:func:`to_optuna`).
+
+Several objectives: the study has one direction per objective, and a trial is told the values
+of its last report (the report that stands for a trial: :mod:`raytune_hpo._objectives`); a
+trial without every objective is told pruned. Constraints, for the samplers flagged
+``native_constraints``: each trial's constraint values, the largest over its reports, in
+Optuna's convention (0 or less feasible; :func:`._constrained.constraint_values`), are set on the
+Optuna trial (``Trial.set_constraint``, one key per constrained metric) before it is told, and
+every Optuna sampler reads them from there (``FrozenTrial.constraints``). That is Optuna 5's way:
+its samplers' ``constraints_func`` argument is deprecated since 5.0 (a FutureWarning on every
+build, removed in 7.0), and ``searcher_options.constraints_func`` is refused: constraints are
+``hpo.run(constraints=...)``. A trial is feasible for Optuna exactly when its violation in
+:class:`~raytune_hpo._objectives.Objectives` is 0.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -14,12 +30,43 @@ from typing import Any
 from ray.tune.search.optuna import OptunaSearch  # imports without optuna; asserts on use
 
 from raytune_hpo._library import require
+from raytune_hpo._objectives import Constraint
+from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
+from raytune_hpo.searchers._constrained import Peaks
 from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
 
 class OptunaSearcher(CompletingSearcher, OptunaSearch):
-    """Ray's Optuna adapter, suggestions completed through our space; any sampler."""
+    """Ray's Optuna adapter, suggestions completed through our space; any sampler, one
+    objective or several; ``constraints`` set on each Optuna trial before it is told (see the
+    module's docstring). Its state (Ray's adapter pickles the whole object) holds the running
+    trials' constraint values."""
+
+    _peaks: Peaks | None = None  # a searcher saved before constraints existed restores without
+
+    def __init__(self, hpo_space: Space, constraints: tuple[Constraint, ...] = (), **kwargs: Any):
+        self._peaks = Peaks(constraints) if constraints else None
+        super().__init__(hpo_space=hpo_space, **kwargs)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._peaks is not None and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self._peaks.add(trial_id, result)
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and trial_id not in self._completed_trials:
+            if self._peaks is not None:
+                if result:  # the last report: a stopped trial's reaches the searcher only here
+                    self._peaks.add(trial_id, result)
+                values = self._peaks.pop(trial_id)
+                if values is not None and not error:
+                    for c, value in zip(self._peaks.constraints, values):
+                        ot_trial.set_constraint(c.metric, value)
+            if result and isinstance(self.metric, list) and any(result.get(m) is None for m in self.metric):
+                result = None  # Optuna takes every objective or none: told pruned (failed on error)
+        super().on_trial_complete(trial_id, result, error)
 
 
 OptunaTPESearcher = OptunaSearcher  # the name pickled in experiments saved before gp and cmaes
@@ -33,9 +80,12 @@ def optuna_searcher(
     needs: tuple[str, ...] = (),
 ):
     """``optuna.samplers.<sampler>``, seeded and given ``searcher_options`` (checked against
-    its signature; ``n_initial_points`` is ``n_startup_trials``) over ``defaults``, behind
-    Ray's Optuna adapter. ``needs``: other modules the sampler imports, each required
-    with ``extra``."""
+    its signature; ``n_initial_points`` is ``n_startup_trials`` where the sampler has it;
+    ``constraints_func`` is refused) over ``defaults``, behind Ray's Optuna adapter, given
+    every objective, and the constraints where the searcher is flagged ``native_constraints``.
+    ``needs``: other modules the sampler imports, each required with ``extra``."""
+    from raytune_hpo.searchers._registry import get_searcher
+
     user = f"searcher {request.name!r}"
     optuna = require("optuna", extra, user)
     for module in needs:
@@ -43,16 +93,25 @@ def optuna_searcher(
     distributions = to_optuna(space=request.space, searcher=request.name, extra=extra)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler_class = getattr(optuna.samplers, sampler)
+    takes_startup = "n_startup_trials" in inspect.signature(sampler_class.__init__).parameters
     kwargs = request.library_options(
         sampler_class.__init__,
-        aliases={"n_initial_points": "n_startup_trials"},
-        reserved=("seed",),
+        aliases={"n_initial_points": "n_startup_trials"} if takes_startup else None,
+        reserved=("seed", "constraints_func"),
     )
+    objectives = request.objectives
+    constraints = objectives.constraints if get_searcher(request.name).native_constraints else ()
+    if constraints and "set_constraint" not in vars(optuna.trial.Trial):  # Optuna 5 has it
+        raise ConfigError(
+            f"constraints: searcher {request.name!r} needs optuna>=5.0 for them (installed: "
+            f"{optuna.__version__}); pip install -U 'optuna>=5'"
+        )
     searcher = OptunaSearcher(
         hpo_space=request.space,
+        constraints=constraints,
         space=distributions,
-        metric=request.metric,
-        mode=request.mode,
+        metric=list(objectives.metrics) if objectives.several else request.metric,
+        mode=list(objectives.modes) if objectives.several else request.mode,
         sampler=sampler_class(seed=request.seed, **{**(defaults or {}), **kwargs}),
     )
     return limit_concurrency(searcher, request.max_concurrent), {}

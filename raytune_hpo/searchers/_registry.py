@@ -20,9 +20,13 @@ class SearcherInfo:
     learns_from_rungs: bool = False
     follows_brackets: bool = False
     # It takes several objectives (raytune_hpo._objectives); it is given the constraints
-    # itself (Optuna's constraints_func) rather than seeing infeasible trials as the worst.
+    # itself (each Optuna trial's constraint values) rather than seeing infeasible trials as
+    # the worst (raytune_hpo.searchers._constrained).
     several_objectives: bool = False
     native_constraints: bool = False
+    # It learns from results (not random, grid): with constraints and not native_constraints,
+    # it is given infeasible trials as the worst.
+    learns: bool = True
 
     def build(self, request: SearcherRequest):
         return call_factory(self.factory, request)
@@ -35,21 +39,51 @@ _SEARCHERS = [
         "random sampling of the space (grids expanded)",
         f"{_PACKAGE}._basic:build_random",
         several_objectives=True,
+        learns=False,
     ),
     SearcherInfo(
         "grid",
         "every combination of hpo.grid and hpo.choice values",
         f"{_PACKAGE}._basic:build_grid",
         several_objectives=True,
+        learns=False,
     ),
     SearcherInfo("tpe", "tree-structured Parzen estimator (hyperopt)", f"{_PACKAGE}._hyperopt:build_tpe", "hyperopt"),
-    SearcherInfo("optuna", "Optuna's TPE sampler", f"{_PACKAGE}._optuna:build_optuna", "optuna"),
+    SearcherInfo(
+        "optuna",
+        "Optuna's TPE sampler; one objective or several (multi-objective TPE); constraints natively",
+        f"{_PACKAGE}._optuna:build_optuna",
+        "optuna",
+        several_objectives=True,
+        native_constraints=True,
+    ),
     SearcherInfo(
         "gp",
-        "Gaussian-process Bayesian optimisation (Optuna's GPSampler); searches floats "
+        "Gaussian-process Bayesian optimisation (Optuna's GPSampler); one objective or several "
+        "(log expected hypervolume improvement); constraints modelled natively; searches floats "
         "(log too), integers, choices; no grids, no conditional spaces",
         f"{_PACKAGE}._gp:build_gp",
         "optuna",
+        several_objectives=True,
+        native_constraints=True,
+    ),
+    SearcherInfo(
+        "nsga2",
+        "NSGA-II genetic algorithm for several objectives (Optuna's NSGAIISampler): non-dominated "
+        "sorting and crowding distance; constraints natively (constrained domination); no grids",
+        f"{_PACKAGE}._nsga:build_nsga2",
+        "optuna",
+        several_objectives=True,
+        native_constraints=True,
+    ),
+    SearcherInfo(
+        "nsga3",
+        "NSGA-III (Optuna's NSGAIIISampler): NSGA-II with reference directions instead of crowding "
+        "distance, for three objectives or more (on two, like nsga2); constraints natively; no grids",
+        f"{_PACKAGE}._nsga:build_nsga3",
+        "optuna",
+        several_objectives=True,
+        native_constraints=True,
     ),
     SearcherInfo(
         "cmaes",
