@@ -2,7 +2,8 @@
 Ray adapter as ``optuna`` (:func:`._optuna.optuna_searcher`).
 
 ``nsga2`` is NSGA-II (Deb et al. 2002, Optuna's ``NSGAIISampler``): a first generation of
-``population_size`` (50) random trials; every later generation is bred (uniform crossover,
+``population_size`` random trials (20 here, not Optuna's 50: an HPO experiment runs tens to a
+few hundred trials, and with 50 the first 50 would all be random); every later generation is bred (uniform crossover,
 then mutation) from parents chosen by tournament among the elite, the best ``population_size``
 trials so far ranked by non-dominated sorting, then crowding distance within a front. Trials
 run in parallel are fine: a generation is bred once the previous one has
@@ -33,7 +34,7 @@ Refused in one line: ``hpo.grid`` and Ray-sampled domains (only ``grid`` and ``r
 them). With ``seed=`` and ``max_concurrent=1`` the sequence of configurations is the same on
 every run.
 
-Options: any argument of the sampler: ``population_size`` (50), ``mutation_prob``,
+Options: any argument of the sampler: ``population_size`` (20), ``mutation_prob``,
 ``crossover`` (an ``optuna.samplers.nsgaii`` crossover), ``crossover_prob`` (0.9),
 ``swapping_prob`` (0.5); ``nsga3`` also ``reference_points`` and ``dividing_parameter`` (3).
 """
@@ -45,12 +46,14 @@ import warnings
 from raytune_hpo.searchers._common import SearcherRequest
 from raytune_hpo.searchers._optuna import optuna_searcher
 
+POPULATION_SIZE = 20
+
 
 def build_nsga2(request: SearcherRequest):
-    return optuna_searcher(request, "NSGAIISampler")
+    return optuna_searcher(request, "NSGAIISampler", defaults={"population_size": POPULATION_SIZE})
 
 
 def build_nsga3(request: SearcherRequest):
     with warnings.catch_warnings():  # said on every build; the interface is pinned by our options
         warnings.filterwarnings("ignore", message="NSGAIIISampler is experimental")
-        return optuna_searcher(request, "NSGAIIISampler")
+        return optuna_searcher(request, "NSGAIIISampler", defaults={"population_size": POPULATION_SIZE})

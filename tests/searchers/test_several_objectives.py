@@ -12,7 +12,7 @@ import raytune_hpo as hpo
 from raytune_hpo._objectives import Objectives
 from raytune_hpo.runner import execute, plan
 from raytune_hpo.searchers import REGISTRY as SEARCHERS
-from tests.helpers import BOWL_SPACE, multi_fidelity_bowl
+from tests.helpers import BOWL_SPACE, build_searcher, multi_fidelity_bowl
 
 SPACE = {"x": hpo.uniform(0.0, 1.0), "width": hpo.randint(8, 65), "act": hpo.choice(["relu", "tanh"]), "epochs": 2}
 CONSTRAINTS = {"mem": ("<=", 3.0)}
@@ -145,3 +145,9 @@ def test_native_constraints_need_optuna_5(storage, monkeypatch):
         hpo.run(multi_fidelity_bowl, BOWL_SPACE, metric="loss", searcher="optuna", constraints={"loss": ("<=", 1)},
                 scheduler="fifo", storage=storage)
     assert str(e.value).startswith("constraints: searcher 'optuna' needs optuna>=5.0 for them (installed: ")
+
+
+@pytest.mark.parametrize("name", ["nsga2", "nsga3"])
+def test_a_generation_is_20_trials_unless_told(name):
+    assert build_searcher(name).searcher._sampler._population_size == 20
+    assert build_searcher(name, population_size=8).searcher._sampler._population_size == 8
