@@ -346,8 +346,9 @@ def table(rows: Sequence[Row], targets: Mapping[str, float] | None = None) -> st
 def plot(
     runs: Sequence[Run], optima: dict[str, float | None], path: str, targets: Mapping[str, float] | None = None
 ) -> None:
-    """Median regret of the incumbent (or gap of the hypervolume) against the budget spent, one
-    panel per problem; the target's, where it is fixed, as a dotted line."""
+    """Median regret of the incumbent against the budget spent, one panel per problem; with
+    several objectives, the median hypervolume so far, with the target and the largest known
+    as dotted lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,27 +358,37 @@ def plot(
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     for axis, name in zip(axes[0], names):
         mine = [r for r in runs if r.problem == name]
+        several = mine[0].hypervolume
         optimum = _optimum(runs, name, optima)
         budget = max(r.budget for r in mine)
         steps = np.unique(np.geomspace(1, budget, 200).astype(int))
         for pairing in dict.fromkeys(r.pairing for r in mine):
-            curves = [[r.regret(optimum, int(s)) for s in steps] for r in mine if r.pairing == pairing]
-            # Regret 0 (the best any run found, where the optimum is unknown) drawn at the floor.
+            curves = [
+                [r.incumbent_at(int(s)) if several else r.regret(optimum, int(s)) for s in steps]
+                for r in mine
+                if r.pairing == pairing
+            ]
+            median = np.median(np.array(curves), axis=0)
             axis.plot(
                 steps,
-                np.maximum(np.median(np.array(curves), axis=0), _REGRET_FLOOR),
+                # Regret 0 (the best any run found, where the optimum is unknown) drawn at the floor.
+                median if several else np.maximum(median, _REGRET_FLOOR),
                 label=pairing,
                 linewidth=2.5 if pairing == ANCHOR else 1.5,
             )
-        if targets and name in targets:
-            axis.axhline(max(optimum - targets[name], _REGRET_FLOOR), color="grey", linestyle=":", label="target")
         axis.set_xscale("log")
-        axis.set_yscale("log")
+        if several:
+            if targets and name in targets:
+                axis.axhline(targets[name], color="grey", linestyle=":", label="target")
+            if optima.get(name) is not None:
+                axis.axhline(optimum, color="black", linestyle=":", label="largest known")
+            axis.set_ylabel("hypervolume of the front so far (median over seeds)")
+        else:
+            axis.set_yscale("log")
+            axis.set_ylabel("regret of the incumbent (median over seeds)")
         axis.set_title(name)
         axis.set_xlabel("budget spent (training iterations)")
-        what = "hypervolume's gap to the largest" if mine[0].hypervolume else "regret of the incumbent"
-        axis.set_ylabel(f"{what} (median over seeds)")
-    axes[0][-1].legend(fontsize=7)
+        axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
