@@ -47,10 +47,11 @@ _SCHEDULERS = [
     SchedulerInfo("median", "median stopping rule", f"{_PACKAGE}._median:build_median"),
     SchedulerInfo(
         "asha",
-        "asynchronous successive halving",
+        "asynchronous successive halving (MO-ASHA with several objectives or constraints)",
         f"{_PACKAGE}._asha:build_asha",
         stops_at_max_t=True,
         rungs="asha",
+        several_objectives=True,
     ),
     SchedulerInfo(
         "hyperband",
@@ -58,6 +59,7 @@ _SCHEDULERS = [
         f"{_PACKAGE}._hyperband:build_hyperband",
         stops_at_max_t=True,
         rungs="hyperband",
+        several_objectives=True,
     ),
     SchedulerInfo(
         "hyperband_async",
@@ -74,6 +76,7 @@ _SCHEDULERS = [
         proposes_upfront=True,
         stops_at_max_t=True,
         rungs="sha",
+        several_objectives=True,
     ),
     SchedulerInfo(
         "threshold",
@@ -88,6 +91,7 @@ _SCHEDULERS = [
         searchers=("bohb",),
         stops_at_max_t=True,
         rungs="hyperband",
+        several_objectives=True,
     ),
     SchedulerInfo(
         "dehb",
@@ -97,6 +101,7 @@ _SCHEDULERS = [
         searchers=("dehb",),
         stops_at_max_t=True,
         rungs="hyperband",
+        several_objectives=True,
     ),
     SchedulerInfo(
         "pbt",

@@ -7,6 +7,12 @@ others are stopped; and so on, the last rung being ``max_t``.
 The bracket's bookkeeping (:class:`Bracket`, pure Python) and the scheduler that runs a series
 of brackets (:class:`SynchronousHalving`) are shared with ``hyperband``, whose brackets are
 brackets of synchronous successive halving too.
+
+"The top" of a rung: with one objective and no constraint, the highest scores (ties by the
+trials' order in the bracket); with several objectives, or constraints, the first by
+non-dominated sorting with crowding distance (Deb et al. 2002), infeasible trials after the
+feasible ones, as MO-ASHA ranks a rung (Schmucker et al. 2021); see
+:mod:`raytune_hpo.schedulers._pareto`.
 """
 
 from __future__ import annotations
@@ -17,32 +23,37 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raytune_hpo._contract import RungLearner
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import Option, OptionTable
 from raytune_hpo._ray.controller import ControllerHooks, stop_waiting_trial
 from raytune_hpo.directory import read_results
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.schedulers._common import TIME_ATTR, Objective, SchedulerRequest
+from raytune_hpo.schedulers._pareto import Measure, order, pareto
 from raytune_hpo.schedulers._rungs import Plan, bracket_index, sha_rungs, shrink
 
 
 class Bracket:
     """One bracket of synchronous successive halving, as bookkeeping: which trial is heading
-    for which rung, the score (higher is better) each reported on reaching a rung, and which
-    ended. ``plan`` gives, per rung, the trials it holds and its iterations; a bracket closed
-    with fewer trials (m) than planned holds max(1, floor(m / eta^i)) at rung i.
+    for which rung, its measure on reaching a rung (a score, higher is better, or with
+    ``objectives`` taking several objectives or constraints, a point:
+    :mod:`~raytune_hpo.schedulers._pareto`), and which ended. ``plan`` gives, per rung, the
+    trials it holds and its iterations; a bracket closed with fewer trials (m) than planned
+    holds max(1, floor(m / eta^i)) at rung i.
 
     A rung is decided when every trial heading for it has reached it or ended, and no more
     trials can join the bracket: its best trials, as many as the next rung holds, go on; the
     others are stopped. The last rung ends the trials that reach it."""
 
-    def __init__(self, plan: Plan, eta: float):
+    def __init__(self, plan: Plan, eta: float, objectives: Objectives | None = None):
         self.plan = [(int(n), int(r)) for n, r in plan]
         self.eta = eta
+        self.objectives = objectives if pareto(objectives) else None  # None: scores
         self.trials: list[str] = []
         self.closed = False  # no trial will join any more (the search is finished)
         self.level = 0  # the lowest rung not decided yet
         self.rung: dict[str, int] = {}  # the rung each trial is heading for
-        self.scores: dict[str, dict[int, float]] = {}  # its score on reaching each rung
+        self.scores: dict[str, dict[int, Measure]] = {}  # its measure on reaching each rung
         self.ended: set[str] = set()
 
     @property
@@ -72,15 +83,15 @@ class Bracket:
         self.rung[trial_id] = 0
         self.scores[trial_id] = {}
 
-    def replay(self, trial_id: str, history: Sequence[tuple[int, float]]) -> None:
-        """The (iteration, score) reports of a trial before the experiment was interrupted:
-        its scores at the rungs it reached, which the decisions replayed on resume use."""
+    def replay(self, trial_id: str, history: Sequence[tuple[int, Measure]]) -> None:
+        """The (iteration, measure) reports of a trial before the experiment was interrupted:
+        its measures at the rungs it reached, which the decisions replayed on resume use."""
         for iteration, score in history:
             for k, (_, r) in enumerate(self.plan):
                 if iteration == r:
                     self.scores[trial_id].setdefault(k, score)
 
-    def report(self, trial_id: str, iteration: int, score: float) -> str:
+    def report(self, trial_id: str, iteration: int, score: Measure) -> str:
         """``"continue"`` before the trial's rung; on reaching it ``"wait"`` (for the rung to
         be decided) or, at the last rung, ``"done"``."""
         if trial_id in self.ended:
@@ -113,9 +124,8 @@ class Bracket:
             # the decision is the same as when the experiment is resumed, where the trials
             # that ended come back with the scores in their history.
             reached = [t for t in self.trials if self.rung[t] == k and k in self.scores[t]]
-            order = {t: i for i, t in enumerate(self.trials)}
-            best = sorted(reached, key=lambda t: (-self.scores[t][k], order[t]))
-            keep = set(best[: self.counts()[k + 1]])
+            best = order([self.scores[t][k] for t in reached], self.objectives)
+            keep = {reached[i] for i in best[: self.counts()[k + 1]]}
             for t in keep:
                 self.rung[t] = k + 1
             for t in heading:
@@ -146,8 +156,19 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
     _supports_buffered_results = False
     retires_trials = False  # a resumed bracket replays every trial it held
 
-    def __init__(self, make_plans: Callable[[int | None], list[Plan]], eta: float, name: str, learner: bool = False):
+    def __init__(
+        self,
+        make_plans: Callable[[int | None], list[Plan]],
+        eta: float,
+        name: str,
+        learner: bool = False,
+        objectives: Objectives | None = None,
+    ):
         super().__init__()
+        # Several objectives or constraints: trials compared by points, each trial's largest
+        # violation so far followed; None: by the score of Ray's metric.
+        self._objectives = objectives if pareto(objectives) else None
+        self._violation: dict[str, float] = {}
         self._learner = learner  # its searcher is a RungLearner (raytune_hpo._contract)
         self._make_plans = make_plans
         self._plans: list[Plan] | None = None
@@ -169,7 +190,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         """The bracket of the trial in ``place`` (0, 1, ...), created with those before it."""
         index = bracket_index(place, plans)
         while len(self._brackets) <= index:
-            self._brackets.append(Bracket(plans[len(self._brackets) % len(plans)], self._eta))
+            self._brackets.append(Bracket(plans[len(self._brackets) % len(plans)], self._eta, self._objectives))
         return self._brackets[index]
 
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
@@ -190,14 +211,24 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         if trial.status in (Trial.TERMINATED, Trial.ERROR):  # ended before the resume
             bracket.end(trial.trial_id)
 
-    def _history(self, trial: Trial) -> list[tuple[int, float]]:
-        """(iteration, score) of every report in the trial's ``result.json``."""
+    def _history(self, trial: Trial) -> list[tuple[int, Measure]]:
+        """(iteration, measure) of every report in the trial's ``result.json``."""
         assert trial.storage is not None  # a trial the controller added has its storage
+        self._violation.pop(trial.trial_id, None)
         return [
-            (row[TIME_ATTR], self.score(row.get(self._metric)))
+            (row[TIME_ATTR], self._measure(trial.trial_id, row))
             for row in read_results(trial.storage.trial_fs_path)
             if TIME_ATTR in row
         ]
+
+    def _measure(self, trial_id: str, report: dict) -> Measure:
+        """The trial's measure at this report: the score of Ray's metric, or its point (the
+        report's objectives, and the largest violation of the trial's reports so far)."""
+        if self._objectives is None:
+            return self.score(report.get(self._metric))
+        violation = max(self._violation.get(trial_id, 0.0), self._objectives.violation(report))
+        self._violation[trial_id] = violation
+        return self._objectives.values(report), violation
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -242,7 +273,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         if searcher is not None:
             result.setdefault("hyperband_info", {})
         rung_iterations = bracket.iterations(trial_id) if trial_id not in bracket.ended else None
-        outcome = bracket.report(trial_id, result[TIME_ATTR], self.score(result.get(self._metric)))
+        outcome = bracket.report(trial_id, result[TIME_ATTR], self._measure(trial_id, result))
         if outcome == "continue":
             return TrialScheduler.CONTINUE
         if searcher is not None and rung_iterations is not None:
@@ -361,4 +392,4 @@ def build_sha(request: SchedulerRequest):
     def plans(trials: int | None) -> list[Plan]:
         return [sha_rungs(trials or request.trials or 1, grace, eta, max_t)]
 
-    return SynchronousHalving(plans, eta, "synchronous successive halving", request.learner)
+    return SynchronousHalving(plans, eta, "synchronous successive halving", request.learner, request.objectives)

@@ -245,3 +245,65 @@ def test_resume_after_the_driver_was_killed_keeps_the_rungs(ray_cluster, storage
     assert {x for x, i in iterations.items() if i == 1} == {0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
     assert {x for x, i in iterations.items() if i == 3} == {0.2, 0.3}
     assert {x for x, i in iterations.items() if i == 9} == {0.1}
+
+
+# -- several objectives, constraints ---------------------------------------------------------
+
+# (loss, acc, mem) at the first rung of 9 trials, in their order; loss is minimised, acc maximised,
+# mem <= 16. In minimisation form (loss, -acc) the feasible fronts are {k2, k4, k5, k7}, {k0, k1},
+# {k3}; in the first, crowding distance puts the ends k4 (0.1, 0.9) and k7 (0.35, 0.25) first
+# (infinite), then k5 (0.8 + 0.92), then k2 (0.6 + 0.38). k6 dominates every trial but is
+# infeasible; k8 is infeasible.
+NINE = [(0.5, -0.5, 10), (0.4, -0.6, 10), (0.3, -0.3, 10), (0.6, -0.6, 10), (0.1, -0.9, 10),
+        (0.2, -0.5, 10), (0.05, -0.05, 17), (0.35, -0.25, 10), (0.9, -0.9, 16.5)]
+
+
+def two_objectives():
+    from raytune_hpo._objectives import Objectives
+
+    return Objectives.of(["loss", "acc"], ["min", "max"], {"mem": ("<=", 16)})
+
+
+def test_a_bracket_with_two_objectives_promotes_by_nondominated_sorting():
+    objectives = two_objectives()
+    bracket = Bracket(sha_rungs(9, 1, 3, 9), 3, objectives)
+    for k, (loss, acc, mem) in enumerate(NINE):
+        bracket.add(f"k{k}")
+        report = {"loss": loss, "acc": acc, "mem": mem}
+        assert bracket.report(f"k{k}", 1, (objectives.values(report), objectives.violation(report))) == "wait"
+    promoted, stopped = bracket.decide()
+    # The top 3: the ends of the first front, then its least crowded inner point; k2, on the
+    # front too, and k6, which dominates all but is infeasible, are stopped.
+    assert sorted(promoted) == ["k4", "k5", "k7"]
+    assert sorted(stopped) == ["k0", "k1", "k2", "k3", "k6", "k8"]
+
+
+def test_one_objective_ranks_by_score_ties_by_the_trials_order():
+    from raytune_hpo._objectives import Objectives
+
+    bracket = Bracket([(4, 1), (2, 2)], 2, Objectives.of("loss", "min"))
+    assert bracket.objectives is None  # scores, as without objectives
+    for t, score in zip("abcd", (-1.0, -2.0, -1.0, -1.0)):
+        bracket.add(t)
+        bracket.report(t, 1, score)
+    assert bracket.decide() == (["a", "c"], ["b", "d"])
+
+
+def nine_points(config: dict) -> None:
+    """Trial k reports NINE[k], loss 0.01 lower and acc 0.01 higher each step: the same fronts at
+    every iteration; mem only at the first."""
+    loss, acc, mem = NINE[config["k"]]
+    state = hpo.load_checkpoint()
+    for t in range((state or {"t": 0})["t"] + 1, 10):
+        checkpoint = {"t": t} if t in (1, 3) else None  # where it waits
+        hpo.report(loss=loss - 0.01 * t, acc=acc + 0.01 * t, mem=mem if t == 1 else 0, checkpoint=checkpoint)
+
+
+def test_a_real_run_with_two_objectives_keeps_the_fronts_top(ray_cluster, storage):
+    res = hpo.run(nine_points, {"k": hpo.grid(list(range(9)))}, metric=["loss", "acc"], mode=["min", "max"],
+                  constraints={"mem": ("<=", 16)}, searcher="grid", scheduler="sha", max_t=9,
+                  resources={"cpu": 0.5}, storage=storage, name="sha2", verbose=0)
+    assert res.num_errors == 0
+    # Rung 1 of {k4, k5, k7}: one front, its ends first; k4 came before k7.
+    iterations = {t.config["k"]: t.iterations for t in res.trials}
+    assert iterations == {0: 1, 1: 1, 2: 1, 3: 1, 4: 9, 5: 3, 6: 1, 7: 3, 8: 1}
