@@ -162,6 +162,10 @@ def test_an_experiment_file_and_set_take_lists_and_constraints(ray_cluster, tmp_
         "constraints": {"mem": ["<=", 0.8]}, "num_samples": 4, "seed": 0, "storage": "runs",
         "space": {"x": {"uniform": [0, 1]}, "y": {"uniform": [0, 1]}},
     })
+    shown = cli("run", path, "--dry-run", "--set", "scheduler={name: asha, max_t: 9}", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "objectives: error (min), size (min); mem <= 0.8\nASHA rungs at iterations 1, 3" in shown.stdout
+    assert "each rung ranks its trials by non-dominated sorting, infeasible ones last" in shown.stdout
     done = cli("run", path, "--set", "mode=[min, max]", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Pareto front (error (min), size (max); mem <= 0.8)" in done.stdout
