@@ -26,29 +26,21 @@ def test_the_parameter_count_is_the_networks(reports):
 
 
 def test_the_experiment_file_runs_from_the_cli_with_both_objectives_in_every_report(ray_cluster, tmp_path, capsys):
-    code = main(
-        [
-            "run",
-            EXPERIMENT_FILE,
-            "--quiet",
-            "--set",
-            "num_samples=6",
-            "--set",
-            "space.epochs=3",
-            "--set",
-            f"storage={tmp_path}",
-        ]
-    )
+    # nsga2 proposes, MO-ASHA stops at the rung of 1 epoch: some trials end there, others at 3.
+    settings = {"num_samples": 8, "space.epochs": 3, "scheduler.max_t": 3, "storage": tmp_path}
+    code = main(["run", EXPERIMENT_FILE, "--quiet", *(f"--set={k}={v}" for k, v in settings.items())])
     assert code == 0, capsys.readouterr().out
     results = load(os.path.join(tmp_path, "digits-multiobjective"))
-    assert results.metric == ["val_loss", "n_params"] and results.num_errors == 0 and len(results.trials) == 6
+    assert results.metric == ["val_loss", "n_params"] and results.num_errors == 0 and len(results.trials) == 8
+    lengths = []
     for trial in results.trials:
-        assert len(trial.history) == 3
         config = trial.config
         expected = digits_multiobjective.parameter_count(
             digits_multiobjective.build_model(config["width"], config["depth"])
         )
-        assert [r["n_params"] for r in trial.history] == [expected] * 3
+        assert [r["n_params"] for r in trial.history] == [expected] * len(trial.history)
         assert all(isinstance(r["val_loss"], float) and r["val_loss"] > 0 for r in trial.history)
+        lengths.append(len(trial.history))
+    assert set(lengths) == {1, 3}  # stopped at the first rung, or run to the end
     front = results.pareto_front()
     assert len(front) >= 1 and (front["n_params"] <= 40_000).all()
