@@ -92,7 +92,9 @@ def optuna_searcher(
         require(module, extra, user)
     distributions = to_optuna(space=request.space, searcher=request.name, extra=extra)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler_class = getattr(optuna.samplers, sampler)
+    from raytune_hpo.searchers._optuna_samplers import picklable_sampler  # imports optuna
+
+    sampler_class = picklable_sampler(sampler)
     takes_startup = "n_startup_trials" in inspect.signature(sampler_class.__init__).parameters
     kwargs = request.library_options(
         sampler_class.__init__,
