@@ -134,7 +134,7 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
     """Run a checked experiment to its end, holding its directory (:mod:`raytune_hpo._lock`).
     ``experiment`` is the resolved experiment file, kept beside the results
     (``experiment.yaml``) and in the manifest when the experiment came from one."""
-    ensure_ray()
+    ensure_ray(forward_output=verbose > 0)
     check_cluster_fits(plan.options.resources)
     with experiment_lock(plan.path):
         _refuse_existing(plan.path)  # made by another process since plan() checked
@@ -175,7 +175,7 @@ def _resume(path: str, meta: dict, retry_errored: bool, verbose: int) -> Results
     before, in_snapshot = directory.read_journal(path), directory.read_ray_trials(path)
     trainable = directory.load_trainable(path, meta)
     check_free_space(path, "free space, then resume it")
-    ensure_ray()
+    ensure_ray(forward_output=verbose > 0)
     check_cluster_fits(meta["resources"])
     remove_damaged_error_pickles(path)
     try:

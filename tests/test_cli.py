@@ -66,3 +66,33 @@ def select_ready(descriptor: int) -> bool:
     import select
 
     return bool(select.select([descriptor], [], [], 0.1)[0])
+
+
+CHATTY = """
+import time
+import raytune_hpo as hpo
+
+def train(config):
+    for epoch in range(3):
+        print("a line the trial prints", flush=True)
+        time.sleep(0.3)  # Ray's log monitor forwards what workers print about every 0.1 s
+        hpo.report(loss=config["x"] + epoch)
+"""
+
+
+def test_quiet_prints_the_summary_alone_and_not_what_trials_print(ray_cluster, tmp_path):
+    """``--quiet``: the summary alone, the trials' own output left in Ray's worker logs (where a
+    worker stopped by SIGTERM may also print Ray's traceback of its exit); without it, what the
+    trials print reaches the terminal as Ray forwards it."""
+    from tests.helpers import cli, write
+
+    (tmp_path / "chatty.py").write_text(CHATTY)
+    settings = {"trainable": "chatty:train", "metric": "loss", "num_samples": 2, "seed": 0,
+                "space": {"x": {"uniform": [0, 1]}}}
+    quiet = cli("run", write(tmp_path, {**settings, "name": "quiet"}), "--quiet", cwd=tmp_path,
+                env={"RAY_ADDRESS": ray_cluster})
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and len(quiet.stdout.splitlines()) == 2, quiet.stdout + quiet.stderr
+    told = cli("run", write(tmp_path, {**settings, "name": "told"}), cwd=tmp_path, env={"RAY_ADDRESS": ray_cluster})
+    assert told.returncode == 0, told.stderr
+    assert "a line the trial prints" in told.stdout + told.stderr
