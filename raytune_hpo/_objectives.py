@@ -110,6 +110,12 @@ class Objectives:
         return len(self.metrics) > 1
 
     @property
+    def compound(self) -> bool:
+        """Whether a trial is more than one number to compare: several objectives, or
+        constraints (then trials are compared by points, :meth:`rank`)."""
+        return self.several or bool(self.constraints)
+
+    @property
     def primary(self) -> str:
         """The first objective: what Ray Tune's ``TuneConfig``, the progress line and the
         checkpoints kept go by."""
@@ -153,6 +159,13 @@ class Objectives:
             total += c.violation(float(value)) if is_number(value) else math.inf
         return total
 
+    def largest_violation(self, largest: dict[str, float], trial_id: str, report: Mapping[str, Any]) -> float:
+        """The largest violation of ``trial_id``'s reports so far, ``report`` included, kept in
+        ``largest`` (a running trial's, by id: a trial is infeasible once any report violated)."""
+        violation = max(largest.get(trial_id, 0.0), self.violation(report))
+        largest[trial_id] = violation
+        return violation
+
     def point(self, reports: Sequence[Mapping[str, Any]]) -> Point:
         """A trial as compared: its last report's values and the largest violation of any of
         its reports."""
@@ -189,6 +202,18 @@ class Objectives:
 def dominates(a: Vector, b: Vector) -> bool:
     """``a`` is nowhere worse than ``b`` and somewhere better (minimisation)."""
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def join_front(front: dict[Any, Vector], key: Any, values: Vector) -> bool:
+    """Add ``values`` under ``key`` to ``front``, vectors none of which dominates another (equal
+    ones stay, as they share a front), dropping those it dominates; whether it joined (False
+    where one of them dominates it). A front followed point by point as points arrive."""
+    if any(dominates(v, values) for v in front.values()):
+        return False
+    for beaten in [k for k, v in front.items() if dominates(values, v)]:
+        del front[beaten]
+    front[key] = values
+    return True
 
 
 def nondominated_fronts(vectors: Sequence[Vector]) -> list[list[int]]:

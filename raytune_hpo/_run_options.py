@@ -238,7 +238,7 @@ def check_objectives(objectives: Objectives, searcher: SearcherInfo, scheduler: 
             f"searcher: {searcher.name!r} optimises one objective, and metric has {len(objectives.metrics)}; "
             f"the searchers that take several are {able}"
         )
-    if (objectives.several or objectives.constraints) and not scheduler.several_objectives:
+    if objectives.compound and not scheduler.several_objectives:
         able = ", ".join(s.name for s in SCHEDULERS.values() if s.several_objectives)
         what = "several objectives" if objectives.several else "constraints"
         raise ConfigError(

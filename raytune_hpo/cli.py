@@ -115,11 +115,11 @@ def budget(plan) -> str:
     if plan.max_t:
         lines[0] += f" x at most {plan.max_t} iterations = {plan.num_samples * plan.max_t} iterations at most"
     objectives = plan.options.objectives
-    if objectives.several or objectives.constraints:
+    if objectives.compound:
         lines.append(f"objectives: {objectives.describe()}")
     if plan.scheduler.rungs is not None:
         lines.extend(describe(plan.scheduler.rungs, plan.scheduler_settings, plan.max_t, plan.trials))
-        if objectives.several or objectives.constraints:
+        if objectives.compound:
             lines.append("each rung ranks its trials by non-dominated sorting, infeasible ones last")
     return "\n".join(lines)
 

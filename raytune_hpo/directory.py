@@ -292,7 +292,7 @@ class EndSummary:
                 if is_real(report.get(metric)) and not is_number(report.get(metric)):
                     self.non_finite = f"{metric} was {report[metric]} at iteration {iteration}"
                     break
-        if self.objectives.several or self.objectives.constraints:
+        if self.objectives.compound:
             self.last = {m: report.get(m) for m in self.objectives.reported}
             self.violation = max(self.violation, self.objectives.violation(report))
         self.reports += 1
@@ -305,7 +305,7 @@ class EndSummary:
             "best": self.best,
             "non_finite": self.non_finite,
         }
-        if self.objectives.several or self.objectives.constraints:
+        if self.objectives.compound:
             fields.update(last=self.last, violation=self.violation)
         return fields
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ray.tune import Callback
 
-from raytune_hpo._objectives import Objectives, Vector, dominates
+from raytune_hpo._objectives import Objectives, Vector, join_front
 from raytune_hpo._options import is_number
 from raytune_hpo.directory import JournalContents
 
@@ -41,7 +41,7 @@ class Progress(Callback):
         self.best: tuple[float, str, dict] | None = None
         # Several objectives: the front of the ended trials (their last reports), and each
         # running trial's largest violation so far.
-        self.front: list[Vector] = []
+        self.front: dict[str, Vector] = {}  # trial id -> its last report's objectives
         self._violation: dict[str, float] = {}
         self.current: dict[str, int] = {}  # the trials started and not ended: their iterations
         self._trials: dict[str, Trial] = {}  # and the trials themselves
@@ -53,7 +53,7 @@ class Progress(Callback):
                 if record.best is not None:
                     self._better(record.best[1], record.name, record.config)
                 if record.last is not None and not record.violation:
-                    self._onto_front(self.objectives.values(record.last))
+                    self._onto_front(record.trial_id, self.objectives.values(record.last))
         self._start = time.monotonic()
         self._last = 0.0
         self._silent = False
@@ -62,9 +62,9 @@ class Progress(Callback):
         if self.best is None or (value < self.best[0] if self.mode == "min" else value > self.best[0]):
             self.best = (value, name, config)
 
-    def _onto_front(self, values: Vector | None) -> None:
-        if values is not None and not any(dominates(v, values) or v == values for v in self.front):
-            self.front = [v for v in self.front if not dominates(values, v)] + [values]
+    def _onto_front(self, trial_id: str, values: Vector | None) -> None:
+        if values is not None:
+            join_front(self.front, trial_id, values)
 
     def _ended(self, errored: bool, iterations: int) -> None:
         if errored:
@@ -86,13 +86,12 @@ class Progress(Callback):
         if is_number(value):
             self._better(value, str(trial), dict(result.get("config", {})))
         if self.objectives.several:
-            violation = max(self._violation.get(trial.trial_id, 0.0), self.objectives.violation(result))
-            self._violation[trial.trial_id] = violation
+            self.objectives.largest_violation(self._violation, trial.trial_id, result)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._trials.pop(trial.trial_id, None)
         if self.objectives.several and not self._violation.pop(trial.trial_id, 0.0):
-            self._onto_front(self.objectives.values(trial.last_result or {}))
+            self._onto_front(trial.trial_id, self.objectives.values(trial.last_result or {}))
         self._ended(False, self.current.pop(trial.trial_id, 0))
 
     def on_trial_error(self, iteration, trials, trial, **info):

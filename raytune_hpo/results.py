@@ -250,8 +250,8 @@ class Results:
         metric, mode = self.objectives.primary, self.objectives.primary_mode
         scored = [
             (t, v)
-            for t in self.trials
-            if (v := t.best_value(metric, mode)) is not None and self._feasible(t) is not False
+            for i, t in enumerate(self.trials)
+            if (v := t.best_value(metric, mode)) is not None and (not self.objectives.constraints or self._feasible(i))
         ]
         if not scored:
             return None
@@ -266,23 +266,22 @@ class Results:
                 "(and res.hypervolume(reference))"
             )
 
-    def _feasible(self, trial: Trial) -> bool | None:
-        """Whether no report of the trial violated a constraint (None: it reported nothing)."""
-        if not self.objectives.constraints:
-            return True if trial.history or trial.iterations else None
-        values, violation = trial.point(self.objectives)
-        if values is None and violation == 0.0 and not trial.history:
-            return None
-        return violation == 0.0
+    def _feasible(self, i: int) -> bool:
+        """Whether trial ``i`` reported and no report of it violated a constraint."""
+        values, violation = self.points[i]
+        return violation == 0.0 and (values is not None or bool(self.trials[i].history))
 
     @functools.cached_property
-    def _points(self) -> list[Point]:
+    def points(self) -> list[Point]:
+        """Each trial's point, in the order of ``trials``: its last report's objectives in
+        minimisation form (None where it has none) and its largest constraint violation
+        (:meth:`Trial.point`); what the front, the ranking and the report compare."""
         return [t.point(self.objectives) for t in self.trials]
 
     @functools.cached_property
     def _front(self) -> list[int]:
         """The indices of the trials on the Pareto front (several objectives)."""
-        return self.objectives.front(self._points)
+        return self.objectives.front(self.points)
 
     @property
     def _best(self) -> tuple[Trial, dict] | None:
@@ -354,7 +353,7 @@ class Results:
         # In minimisation form, as the points are.
         ref = [float(r) if mode == "min" else -float(r) for r, mode in zip(reference, self.objectives.modes)]
         if self.objectives.several:
-            vectors = [self._points[i][0] for i in self._front]
+            vectors = [self.points[i][0] for i in self._front]
         else:
             best = self._best
             vectors = [self.objectives.values(best[1])] if best else []
@@ -422,7 +421,7 @@ class Results:
                 "node": last.get("node") or last.get("hostname"),
             }
             if objectives.constraints:
-                row["feasible"] = bool(self._feasible(t))
+                row["feasible"] = self._feasible(i)
             if objectives.several:
                 row["pareto"] = i in front
             row.update({f"config.{display(k)}": v for k, v in flatten(last.get("config", t.config)).items()})
@@ -432,7 +431,7 @@ class Results:
                 row[f"best.{metric}"] = best if best is not None else math.nan
             rows.append(row)
         if objectives.several:
-            rows = [rows[i] for i in objectives.rank(self._points)]
+            rows = [rows[i] for i in objectives.rank(self.points)]
         frame = pd.DataFrame(rows)
         if rows and not objectives.several:
             by, ascending = [f"best.{metric}"], [mode == "min"]

@@ -8,7 +8,14 @@ import random
 
 import pytest
 
-from raytune_hpo._objectives import Objectives, crowding_distance, dominates, hypervolume, nondominated_fronts
+from raytune_hpo._objectives import (
+    Objectives,
+    crowding_distance,
+    dominates,
+    hypervolume,
+    join_front,
+    nondominated_fronts,
+)
 from raytune_hpo.errors import ConfigError
 
 
@@ -36,6 +43,16 @@ def test_ten_thousand_trials_of_two_objectives_are_sorted_whole():
     fronts = nondominated_fronts(vectors)  # the sweep: ~0.1 s here, where pairwise sorting took minutes
     assert sorted(i for f in fronts for i in f) == list(range(10_000))
     assert fronts[0] == brute_front(vectors)
+
+
+def test_a_front_followed_point_by_point_is_the_first_front_of_all_the_points():
+    rng = random.Random(2)
+    for _ in range(100):
+        vectors = [(rng.randint(0, 4), rng.randint(0, 4)) for _ in range(rng.randint(1, 20))]
+        front: dict = {}
+        for i, v in enumerate(vectors):
+            assert join_front(front, i, v) == (not any(dominates(w, v) for w in vectors[:i]))
+        assert sorted(front) == brute_front(vectors)  # equal vectors kept, as they share a front
 
 
 def test_crowding_distance_is_the_gap_between_neighbours_over_the_range_extremes_infinite():

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from raytune_hpo._objectives import Objectives, dominates, hypervolume
+from raytune_hpo._objectives import Objectives, hypervolume, join_front
 from raytune_hpo.bench.problems import MAX_T, Problem, problems
 
 BUDGET = 40 * MAX_T
@@ -153,16 +153,13 @@ def hypervolume_trajectory(
 ) -> list[tuple[int, float]]:
     """(reports seen, hypervolume) at each report that made the hypervolume of the Pareto front
     of the feasible reports so far larger, ``reports`` taken in the order given."""
-    front: list[tuple[float, ...]] = []
+    front: dict[int, tuple[float, ...]] = {}
     volume, points = 0.0, []
     for used, report in enumerate(reports, start=1):
         values = objectives.values(report)
-        if values is None or objectives.violation(report) > 0:
+        if values is None or objectives.violation(report) > 0 or not join_front(front, used, values):
             continue
-        if any(f == values or dominates(f, values) for f in front):
-            continue
-        front = [f for f in front if not dominates(values, f)] + [values]
-        now = hypervolume(front, reference)
+        now = hypervolume(list(front.values()), reference)
         if now > volume:
             volume = now
             points.append((used, now))

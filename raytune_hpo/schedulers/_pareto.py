@@ -49,7 +49,7 @@ Measure = float | Point
 
 def pareto(objectives: Objectives | None) -> bool:
     """Whether trials are compared by points (several objectives, or constraints), not scores."""
-    return objectives is not None and (objectives.several or bool(objectives.constraints))
+    return objectives is not None and objectives.compound
 
 
 def order(measures: Sequence[Measure], objectives: Objectives | None = None) -> list[int]:
@@ -92,8 +92,7 @@ class ParetoRungs:
         """Take one report of a trial: the rung whose point it records (the first report at or
         past a rung the trial had no point at), else None. A report without values (an
         objective missing or not finite) records nothing."""
-        violation = max(self.violation.get(trial_id, 0.0), self.objectives.violation(report))
-        self.violation[trial_id] = violation
+        violation = self.objectives.largest_violation(self.violation, trial_id, report)
         k = self.rung_of(iteration)
         if k is None or trial_id in self.points[k]:
             return None

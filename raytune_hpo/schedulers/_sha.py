@@ -226,8 +226,7 @@ class SynchronousHalving(ControllerHooks, Objective, FIFOScheduler):
         report's objectives, and the largest violation of the trial's reports so far)."""
         if self._objectives is None:
             return self.score(report.get(self._metric))
-        violation = max(self._violation.get(trial_id, 0.0), self._objectives.violation(report))
-        self._violation[trial_id] = violation
+        violation = self._objectives.largest_violation(self._violation, trial_id, report)
         return self._objectives.values(report), violation
 
     # -- decisions ---------------------------------------------------------------------------

@@ -146,8 +146,7 @@ class ConstrainedSearcher(Searcher):
     def handed(self, trial_id: str, result: Mapping[str, Any]) -> Mapping[str, Any]:
         """``result`` as the searcher is given it: a copy with the objective at its worst
         where the trial has been infeasible so far; else ``result`` itself."""
-        violation = max(self.violations.get(trial_id, 0.0), self.objectives.violation(result))
-        self.violations[trial_id] = violation
+        violation = self.objectives.largest_violation(self.violations, trial_id, result)
         values = self.objectives.values(result)
         if values is not None:
             self.worst.see(values[0])

@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from raytune_hpo._objectives import Objectives, Point, Vector, dominates, hypervolume
+from raytune_hpo._objectives import Objectives, Point, Vector, hypervolume, join_front
 from raytune_hpo.results import Results
 from raytune_hpo.tracking._best_so_far import BestSoFar, in_order
 
@@ -45,16 +45,11 @@ class Placed:
     kind: str  # FRONT, FEASIBLE (dominated) or INFEASIBLE
 
 
-def points(results: Results) -> list[Point]:
-    """Each trial's point (minimisation form, violation), in the order of ``results.trials``."""
-    return [t.point(results.objectives) for t in results.trials]
-
-
 def split(results: Results) -> list[Placed]:
     """Every trial with a value for each objective, in the order of ``results.trials``: on the
     front, feasible but dominated, or infeasible. A trial without values is left out."""
     objectives = results.objectives
-    found = points(results)
+    found = results.points
     front = set(objectives.front(found))
     return [
         Placed(t.trial_id, units(objectives, values), FRONT if i in front else FEASIBLE if bad == 0 else INFEASIBLE)
@@ -89,15 +84,13 @@ def hypervolume_over_budget(results: Results, reference: Sequence[float]) -> Bes
     time (see the module's docstring); ``reference`` in the metrics' own units."""
     objectives = results.objectives
     ref = units(objectives, reference)
-    found = points(results)
+    found = results.points
     front: dict[int, Vector] = {}  # trial index -> its point, for the trials on the front so far
     volume, trace = 0.0, BestSoFar([], [], [])
     for count, made in enumerate(in_order(results), start=1):
         values, bad = found[made.trial]
         last = made.row == len(results.trials[made.trial].history) - 1
-        if last and values is not None and bad == 0 and not any(dominates(v, values) for v in front.values()):
-            front = {i: v for i, v in front.items() if not dominates(values, v)}
-            front[made.trial] = values
+        if last and values is not None and bad == 0 and join_front(front, made.trial, values):
             # In trial order, as Results.hypervolume sums them: the last value is the same number.
             volume = hypervolume([front[i] for i in sorted(front)], ref)
         trace.iterations.append(count)

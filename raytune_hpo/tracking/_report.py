@@ -32,7 +32,6 @@ from raytune_hpo.tracking._pareto import (
     Placed,
     describe_reference,
     hypervolume_over_budget,
-    points,
     reference_point,
     split,
 )
@@ -78,7 +77,7 @@ def write_report(results: Results, output: str | None = None) -> str:
         column = f"last.{results.objectives.primary}"
         first = [float(v) if is_real(v) else math.nan for v in frame[column]] if column in frame else []
         placed = split(results)
-        reference = reference_point(results.objectives, points(results))
+        reference = reference_point(results.objectives, results.points)
         sections = [
             _summary(results) + _front_summary(results, placed, reference),
             _run_table(results, frame, stopped),
@@ -165,7 +164,7 @@ def _compare_fronts(experiments: Sequence[Results], output: str | None) -> str:
                 f"experiments compare on the same objectives: {first.path!r} has {first.objectives.describe()}, "
                 f"{other.path!r} has {other.objectives.describe()}"
             )
-    found = [points(e) for e in experiments]
+    found = [e.points for e in experiments]
     reference = reference_point(first.objectives, [p for f in found for p in f])
     if reference is None:
         raise ConfigError("experiments compare by the hypervolume of their fronts, and none has a feasible trial yet")

@@ -28,7 +28,6 @@ from raytune_hpo.tracking._pareto import (
     INFEASIBLE,
     Placed,
     hypervolume_over_budget,
-    points,
     reference_point,
     split,
 )
@@ -346,7 +345,7 @@ def test_each_trial_is_on_the_front_feasible_or_infeasible_as_its_reports_say(se
 
 
 def test_the_hypervolume_over_budget_never_falls_and_ends_at_the_fronts(several):
-    reference = reference_point(several.objectives, points(several))
+    reference = reference_point(several.objectives, several.points)
     feasible = several.dataframe().query("feasible")
     for metric, value in zip(("loss", "size"), reference):  # the worst feasible, 10 % of the range further
         column = feasible[f"last.{metric}"]
@@ -399,7 +398,7 @@ def test_experiments_with_several_objectives_compare_by_hypervolume(several, ray
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     page = _Page(output.read_text(encoding="utf-8"))
-    reference = reference_point(several.objectives, points(several) + points(other))  # one for both
+    reference = reference_point(several.objectives, several.points + other.points)  # one for both
     header, rows = page.header("experiments"), page.rows("experiments")
     assert [row[0] for row in rows] == ["several", "other"]
     for row, results in zip(rows, (several, other)):
