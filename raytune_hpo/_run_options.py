@@ -24,6 +24,7 @@ from raytune_hpo._ray.session import RESOURCE_NAMES
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.schedulers import SchedulerInfo, get_scheduler
 from raytune_hpo.searchers import SearcherInfo, get_searcher
+from raytune_hpo.space import Space, display
 
 
 def _mapping(name: str, value: Any) -> dict:
@@ -89,6 +90,19 @@ def _tracking(name: str, value: Any) -> dict:
     return {"mlflow": check_mlflow_options(value["mlflow"])} if "mlflow" in value else {}
 
 
+def _directories(name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, os.PathLike)) else value
+    if (
+        not isinstance(items, (list, tuple))
+        or not items
+        or not all(isinstance(p, (str, os.PathLike)) and str(p) for p in items)
+    ):
+        raise ConfigError(f"{name}: must be an experiment's directory or a list of them, got {value!r}")
+    return [os.fspath(p) for p in items]
+
+
 def _option(default: Any, kind: type = float, help: str = "", **rules: Any) -> Any:
     """A field of :class:`RunOptions`: its default, and how it is checked (see
     :class:`~raytune_hpo._options.Option`)."""
@@ -151,6 +165,18 @@ class RunOptions:
         dict,
         "where else trials are logged: {'mlflow': {'tracking_uri': ..., 'experiment': ...}}",
         check=_tracking,
+    )
+    warm_start: list = _option(
+        None,
+        list,
+        "earlier experiments' directories whose finished trials the searcher learns from before it proposes",
+        check=_directories,
+    )
+    warm_start_defaults: dict = _option(
+        None,
+        dict,
+        "values, by dotted path, of parameters the earlier experiments did not have: {'dropout': 0.0}",
+        check=_mapping,
     )
 
     @functools.cached_property
@@ -244,6 +270,42 @@ def check_objectives(objectives: Objectives, searcher: SearcherInfo, scheduler: 
         raise ConfigError(
             f"scheduler: {scheduler.name!r} compares trials by one metric and cannot take {what}; "
             f"the schedulers that can are {able}"
+        )
+
+
+def check_warm_start(options: RunOptions, searcher: SearcherInfo) -> None:
+    """A warm start only for the searchers that learn from one."""
+    from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
+
+    if options.warm_start_defaults and not options.warm_start:
+        raise ConfigError("warm_start_defaults: given without warm_start; name the earlier experiments, or drop it")
+    if options.warm_start and not searcher.warm_start:
+        able = ", ".join(s.name for s in SEARCHERS.values() if s.warm_start)
+        raise ConfigError(
+            f"warm_start: searcher {searcher.name!r} cannot learn from earlier trials; "
+            f"the searchers that can are {able}"
+        )
+
+
+def check_conditional(space: Space, searcher: SearcherInfo, scheduler: SchedulerInfo) -> None:
+    """A conditional space only for the searchers and schedulers that take one."""
+    from raytune_hpo.schedulers._registry import REGISTRY as SCHEDULERS
+    from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
+
+    if not space.conditional:
+        return
+    where = f"space.{display(next(iter(space.branch_points)))}"
+    if not searcher.conditional:
+        able = ", ".join(s.name for s in SEARCHERS.values() if s.conditional)
+        raise ConfigError(
+            f"{where}: a choice whose options hold parameters makes the space conditional, which "
+            f"searcher {searcher.name!r} cannot take; the searchers that can are {able}"
+        )
+    if not scheduler.conditional:
+        able = ", ".join(s.name for s in SCHEDULERS.values() if s.conditional)
+        raise ConfigError(
+            f"{where}: a choice whose options hold parameters makes the space conditional, which "
+            f"scheduler {scheduler.name!r} cannot take (it perturbs every parameter); use one of {able}"
         )
 
 

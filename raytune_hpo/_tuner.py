@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from raytune_hpo._objectives import Objectives
 from raytune_hpo._ray.session import ray_verbosity
 from raytune_hpo._run_options import RunOptions
+from raytune_hpo._warm_start import WarmStart
 from raytune_hpo.directory import Journal, JournalContents
 from raytune_hpo.schedulers import SchedulerInfo
 from raytune_hpo.searchers import SearcherInfo
@@ -41,6 +42,7 @@ class Plan:
     scheduler_alg: Any
     scheduler_settings: dict  # the scheduler's options as built, defaults included
     trials: int  # the trials the experiment runs when it completes
+    warm: WarmStart | None = None  # what the earlier experiments of warm_start give
 
     def __getattr__(self, name: str) -> Any:
         if name == "options":  # not set yet (copy, pickle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -35,7 +36,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from raytune_hpo.config import load_experiment
 
-    experiment = load_experiment(args.file, args.set or [])
+    overrides = list(args.set or [])
+    if args.warm_start:  # a JSON list is YAML, as --set reads its values
+        overrides.append(f"warm_start={json.dumps(args.warm_start)}")
+    experiment = load_experiment(args.file, overrides)
     plan = experiment.plan(dry_run=args.dry_run)
     if args.dry_run:
         print(yaml.safe_dump(experiment.resolved, sort_keys=False, default_flow_style=None).rstrip())
@@ -114,6 +118,9 @@ def budget(plan) -> str:
     lines = [f"budget: {plan.num_samples} trials"]
     if plan.max_t:
         lines[0] += f" x at most {plan.max_t} iterations = {plan.num_samples * plan.max_t} iterations at most"
+    lines.extend(plan.space.describe())
+    if plan.warm:
+        lines.append(plan.warm.describe())
     objectives = plan.options.objectives
     if objectives.compound:
         lines.append(f"objectives: {objectives.describe()}")
@@ -246,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY.PATH=VALUE",
         help="override a field of the file (repeatable), e.g. --set num_samples=4",
+    )
+    run.add_argument(
+        "--warm-start",
+        action="append",
+        metavar="DIR",
+        help="an earlier experiment whose finished trials the searcher learns from first (repeatable); "
+        "the file's warm_start field, replaced",
     )
     run.add_argument(
         "--dry-run",

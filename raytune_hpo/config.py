@@ -19,8 +19,18 @@ An experiment file, read with a safe YAML loader::
 
 In ``space``, a mapping with one key naming a primitive (``uniform``, ``loguniform``,
 ``quniform``, ``qloguniform``, ``randint``, ``choice``, ``grid``) is a parameter, its value
-the primitive's arguments as a list; any other mapping is a nested group; anything else a
-constant. ``searcher`` and ``scheduler`` are a name, or a mapping of ``name`` and options.
+the primitive's arguments as a list; any other mapping is a nested group; a list holds items
+of any of these kinds; anything else is a constant. A ``choice``'s options are read the same
+way: options that hold parameters make a conditional space::
+
+    space:
+      optimizer:
+        choice:
+          - {name: sgd, lr: {loguniform: [1.0e-3, 1.0e-1]}, momentum: {uniform: [0.5, 0.9]}}
+          - {name: adam, lr: {loguniform: [1.0e-4, 1.0e-2]}}
+      width: [{choice: [64, 128]}, {choice: [64, 128]}]
+
+``searcher`` and ``scheduler`` are a name, or a mapping of ``name`` and options.
 Relative ``storage`` paths are relative to the working directory.
 
 Every mistake is one line naming the field path and the fix, e.g.
@@ -228,29 +238,33 @@ def check_fields(data: Mapping) -> None:
 
 
 def parse_space(raw: Mapping, path: str = "space") -> dict:
-    """The file's space as the API's: primitives made, groups nested, constants kept."""
-    out = {}
-    for key, value in raw.items():
-        where = f"{path}.{key}"
-        if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in PRIMITIVES:
-            ((kind, args),) = value.items()
-            make, names = PRIMITIVES[kind]
-            if len(names) == 1:  # choice, grid: one list
-                if not isinstance(args, list):
-                    raise ConfigError(f"{where}.{kind}: takes a list of {names[0]}, got {args!r}")
-                out[key] = make(args)
-                continue
-            if not isinstance(args, list) or len(args) != len(names):
-                raise ConfigError(f"{where}.{kind}: takes [{', '.join(names)}], got {args!r}")
-            out[key] = make(*args)
-        elif isinstance(value, Mapping):
-            (first, *others) = value
-            if not others and difflib.get_close_matches(str(first), list(PRIMITIVES), n=1, cutoff=0.75):
-                raise ConfigError(f"{where}: unknown primitive {first!r}{did_you_mean(first, PRIMITIVES)}")
-            out[key] = parse_space(value, where)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    """The file's space as the API's: primitives made, groups nested, constants kept; a
+    ``choice``'s options and a list's items parsed the same way, so that they may hold
+    parameters (a conditional space: :mod:`raytune_hpo.space`)."""
+    return {key: _parse_node(value, f"{path}.{key}") for key, value in raw.items()}
+
+
+def _parse_node(value: Any, where: str) -> Any:
+    if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in PRIMITIVES:
+        ((kind, args),) = value.items()
+        make, names = PRIMITIVES[kind]
+        if len(names) == 1:  # choice, grid: one list
+            if not isinstance(args, list):
+                raise ConfigError(f"{where}.{kind}: takes a list of {names[0]}, got {args!r}")
+            if kind == "choice":
+                return make([_parse_node(option, f"{where}[{i}]") for i, option in enumerate(args)])
+            return make(args)
+        if not isinstance(args, list) or len(args) != len(names):
+            raise ConfigError(f"{where}.{kind}: takes [{', '.join(names)}], got {args!r}")
+        return make(*args)
+    if isinstance(value, Mapping):
+        if len(value) == 1 and difflib.get_close_matches(str(next(iter(value))), list(PRIMITIVES), n=1, cutoff=0.75):
+            first = next(iter(value))
+            raise ConfigError(f"{where}: unknown primitive {first!r}{did_you_mean(first, PRIMITIVES)}")
+        return parse_space(value, where)
+    if isinstance(value, list):
+        return [_parse_node(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    return copy.deepcopy(value)
 
 
 def import_trainable(reference: str, folder: str) -> Callable:

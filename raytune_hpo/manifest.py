@@ -66,13 +66,19 @@ def versions() -> dict[str, str | None]:
 
 
 def write_manifest(
-    path: str, seed: int | None, objectives: Mapping[str, Any], experiment: Mapping[str, Any] | None = None
+    path: str,
+    seed: int | None,
+    objectives: Mapping[str, Any],
+    experiment: Mapping[str, Any] | None = None,
+    warm_start: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the manifest of a new experiment; its first session starts now. ``objectives``:
-    its metric, mode and constraints, as ``hpo.json`` records them."""
+    its metric, mode and constraints, as ``hpo.json`` records them; ``warm_start``: the earlier
+    experiments it started from, the trials used and those skipped by reason."""
     manifest = {
         "experiment": dict(experiment) if experiment is not None else None,
         "objectives": dict(objectives),
+        "warm_start": dict(warm_start) if warm_start is not None else None,
         "command": sys.argv,
         "working_directory": os.getcwd(),
         "git": git_state(os.getcwd()),

@@ -21,7 +21,14 @@ from raytune_hpo import directory
 from raytune_hpo._lock import experiment_lock
 from raytune_hpo._objectives import Objectives
 from raytune_hpo._ray.session import check_cluster_fits, ensure_ray, tune_settings
-from raytune_hpo._run_options import RunOptions, check_objectives, check_pairing, check_trainable
+from raytune_hpo._run_options import (
+    RunOptions,
+    check_conditional,
+    check_objectives,
+    check_pairing,
+    check_trainable,
+    check_warm_start,
+)
 from raytune_hpo._tuner import Plan, build_tuner, experiment_meta, make_callbacks, restore_tuner, start_journal
 from raytune_hpo.directory import META_FILE, TRAINABLE_FILE, Journal, JournalContents
 from raytune_hpo.errors import ConfigError, Interrupted
@@ -87,6 +94,8 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
     check_pairing(searcher, scheduler, trainable)
     check_objectives(o.objectives, searcher, scheduler)
     hpo_space = Space(space)
+    check_conditional(hpo_space, searcher, scheduler)
+    check_warm_start(o, searcher)
     with _refused_options("searcher", o.searcher, o.searcher_options):
         search_alg, param_space = searcher.build(
             SearcherRequest(
@@ -100,6 +109,12 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
                 objectives=o.objectives,
             )
         )
+    warm = None
+    if o.warm_start:
+        from raytune_hpo._warm_start import read_warm_start
+
+        warm = read_warm_start(o.warm_start, hpo_space, o.objectives, o.warm_start_defaults)
+        getattr(search_alg, "searcher", search_alg).warm_start(warm.trials, o.objectives)  # inside a limiter
     if o.objectives.constraints and searcher.learns and not searcher.native_constraints:
         from raytune_hpo.searchers._constrained import ConstrainedSearcher
 
@@ -126,7 +141,17 @@ def plan(trainable: Callable[[dict], Any], space: Mapping[str, Any], *, dry_run:
         check_writable(o.storage)
     _refuse_existing(os.path.join(o.storage, o.name))
     return Plan(
-        trainable, hpo_space, o, searcher, scheduler, search_alg, param_space, scheduler_alg, request.settings, trials
+        trainable,
+        hpo_space,
+        o,
+        searcher,
+        scheduler,
+        search_alg,
+        param_space,
+        scheduler_alg,
+        request.settings,
+        trials,
+        warm,
     )
 
 
@@ -145,7 +170,15 @@ def execute(plan: Plan, verbose: int = 1, experiment: Mapping[str, Any] | None =
         meta = experiment_meta(plan)
         directory.write_meta(path, meta)
         journal = start_journal(path, "run")
-        write_manifest(path, seed=plan.options.seed, objectives=plan.options.objectives.meta(), experiment=experiment)
+        write_manifest(
+            path,
+            seed=plan.options.seed,
+            objectives=plan.options.objectives.meta(),
+            experiment=experiment,
+            warm_start=plan.warm.meta() if plan.warm else None,
+        )
+        if plan.warm and verbose > 0:
+            print(plan.warm.describe())
         callbacks = make_callbacks(path, meta, journal, verbose)
         return _fit(build_tuner(plan, callbacks, verbose), path, meta, verbose, journal, callbacks)
 

@@ -26,13 +26,36 @@ turns whatever a library suggests back into a configuration of the right types: 
 ``int``, quantized floats on their grid, choices as the original objects. Choices travel to
 the libraries as indices, so any object (a list, a dict, ``None``) can be a choice.
 Quantization travels where the library has it and is applied by :meth:`complete` in any case.
+
+Conditional spaces. A ``choice`` whose options hold parameters is a *branch*: the searcher picks
+an option, and only that option's parameters exist in the trial's configuration. Lists may hold
+parameters too, and branches nest to any depth::
+
+    >>> space = hpo.Space({
+    ...     "optimizer": hpo.choice([
+    ...         {"name": "sgd", "lr": hpo.loguniform(1e-3, 1e-1), "momentum": hpo.uniform(0.5, 0.99)},
+    ...         {"name": "adam", "lr": hpo.loguniform(1e-4, 1e-2)},
+    ...     ]),
+    ...     "width": [hpo.choice([64, 128]), hpo.choice([64, 128])],
+    ... })
+    >>> space.conditional, sorted(space.params)
+    (True, ['optimizer', 'optimizer[0]/lr', 'optimizer[0]/momentum', 'optimizer[1]/lr', 'width[0]', 'width[1]'])
+    >>> space.complete({"optimizer": 1, "optimizer[1]/lr": 0.001, "width[0]": 0, "width[1]": 1})
+    {'optimizer': {'name': 'adam', 'lr': 0.001}, 'width': [64, 128]}
+
+A parameter inside option ``i`` of a branch, or at position ``i`` of a list, has the path of
+the branch or list with ``[i]`` appended (``optimizer[1]/lr``; users read ``optimizer[1].lr``),
+never a prefix of the branch's own path, so that the branch's index and its options' values
+live side by side in a flat suggestion. :attr:`Space.conditions` says which branch options a
+parameter needs; :meth:`Space.active` which parameters a choice of options leaves.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -185,10 +208,15 @@ def grid(values) -> Grid:
 
 
 class Space:
-    """A validated search space: its parameters by path, and the constants around them."""
+    """A validated search space: its parameters by path, the constants around them, and, where
+    choices hold parameters, its branches (see the module's docstring)."""
 
     spec: Mapping[str, Any]
     params: dict[str, Param]
+    # For each parameter, the branch options it needs, outermost first: (branch path, index).
+    conditions: dict[str, tuple[tuple[str, int], ...]]
+    # The choices whose options hold parameters, by path.
+    branch_points: dict[str, Choice]
 
     def __init__(self, spec: Mapping[str, Any] | Space):
         if isinstance(spec, Space):
@@ -196,31 +224,111 @@ class Space:
         if not isinstance(spec, Mapping):
             raise ConfigError(f"space: must be a dict of parameter names to parameters, got {type(spec).__name__}")
         self.spec = spec
-        self.params = {}
-        self._collect(spec, ())
+        self.params, self.conditions, self.branch_points = {}, {}, {}
+        self._collect(spec, (), ())
         if not self.params:
             raise ConfigError("space: has no parameter to search; add one, e.g. 'lr': hpo.loguniform(1e-4, 1e-1)")
 
-    def _collect(self, node: Mapping, prefix: tuple[str, ...]) -> None:
-        for key, value in node.items():
-            path = prefix + (key,)
-            if not isinstance(key, str) or not key or SEP in key:
-                raise ConfigError(f"space: parameter name {display(path)!r} must be a non-empty string without '{SEP}'")
-            param = _as_param(value)
-            if param is not None:
-                problem = param.check()
-                if problem:
-                    raise ConfigError(f"space.{display(path)}: {problem}")
-                self.params[SEP.join(path)] = param
-            elif isinstance(value, Mapping):
-                self._collect(value, path)
-            elif isinstance(value, (list, tuple)) and any(
-                _as_param(v) is not None or isinstance(v, Mapping) for v in value
-            ):
-                raise ConfigError(
-                    f"space.{display(path)}: parameters inside a list are not supported; "
-                    "use a dict of parameters instead"
-                )
+    def _collect(self, node: Any, path: tuple[str, ...], needs: tuple[tuple[str, int], ...]) -> None:
+        if isinstance(node, Mapping) and _as_param(node) is None:
+            for key, value in node.items():
+                if not isinstance(key, str) or not key or SEP in key or "[" in key:
+                    raise ConfigError(
+                        f"space: parameter name {display(path + (str(key),))!r} must be a non-empty "
+                        f"string without '{SEP}' or '['"
+                    )
+                self._collect(value, path + (key,), needs)
+            return
+        if isinstance(node, (list, tuple)):
+            if _holds_params(node):
+                for i, value in enumerate(node):
+                    self._collect(value, _indexed(path, i), needs)
+            return
+        param = _as_param(node)
+        if param is None:  # a constant
+            return
+        problem = param.check()
+        if problem:
+            raise ConfigError(f"space.{display(path)}: {problem}")
+        if needs and isinstance(param, Grid):
+            raise ConfigError(
+                f"space.{display(path)}: a grid inside a branch would make the number of trials "
+                "depend on the branches drawn; use hpo.choice(...) there, or move the grid outside"
+            )
+        name = SEP.join(path)
+        self.params[name], self.conditions[name] = param, needs
+        if isinstance(param, Choice) and _holds_params(param.options):
+            self.branch_points[name] = param
+            for i, option in enumerate(param.options):
+                self._collect(option, _indexed(path, i), needs + ((name, i),))
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some choice's options hold parameters."""
+        return bool(self.branch_points)
+
+    def active(self, values: Mapping[str, Any]) -> list[str]:
+        """The parameters that exist once the branches in ``values`` (flat, a branch's option
+        index at its path) are chosen, in the space's order."""
+        return [
+            name
+            for name, needs in self.conditions.items()
+            if all(b in values and int(values[b]) == i for b, i in needs)
+        ]
+
+    def branches(self) -> list[dict[str, int]]:
+        """Every combination of branch options, nested branches included: the option index of
+        each branch that exists in it. ``[{}]`` when the space has no branch."""
+        combos: list[dict[str, int]] = [{}]
+        for name, branch in self.branch_points.items():
+            grown: list[dict[str, int]] = []
+            for combo in combos:
+                if all(combo.get(b) == i for b, i in self.conditions[name]):
+                    grown.extend({**combo, name: i} for i in range(len(branch.options)))
+                else:
+                    grown.append(combo)
+            combos = grown
+        return combos
+
+    def describe(self, most: int = 12) -> list[str]:
+        """Lines for a dry run: the number of parameters and, in a conditional space, each
+        combination of branch options (``most`` of them) with the parameters it leaves."""
+        branches = self.branches()
+        if not self.conditional:
+            return [f"space: {len(self.params)} parameters"]
+        lines = [f"space: {len(self.params)} parameters in {len(branches)} branches (a trial draws one):"]
+        for combo in branches[:most]:
+            chosen = " ".join(f"{display(b)}[{i}]" for b, i in combo.items())
+            rest = [display(n) for n in self.active(combo) if n not in combo]
+            lines.append(f"  {chosen}: {', '.join(rest) or 'no other parameter'}")
+        if len(branches) > most:
+            lines.append(f"  ... and {len(branches) - most} more")
+        return lines
+
+    def size(self, kinds: tuple[type, ...]) -> int:
+        """How many configurations Ray's variant generator makes of one sample when it expands
+        the parameters of ``kinds`` (``Grid``, and ``Choice`` for searcher ``grid``): the
+        product of their sizes, a branch counting, when choices are expanded, the sum of its
+        options' sizes (grids are never inside a branch)."""
+
+        def count(node: Any, path: tuple[str, ...]) -> int:
+            name = SEP.join(path)
+            if name in self.branch_points:
+                options = self.branch_points[name].options
+                return sum(count(o, _indexed(path, i)) for i, o in enumerate(options)) if Choice in kinds else 1
+            if name in self.params:
+                p = self.params[name]
+                if isinstance(p, Grid) and Grid in kinds:
+                    return len(p.values)
+                return len(p.options) if isinstance(p, Choice) and Choice in kinds else 1
+            children: list[tuple[Any, tuple[str, ...]]] = []
+            if isinstance(node, Mapping):
+                children = [(value, path + (key,)) for key, value in node.items()]
+            elif isinstance(node, (list, tuple)) and _holds_params(node):
+                children = [(value, _indexed(path, i)) for i, value in enumerate(node)]
+            return math.prod(count(child, child_path) for child, child_path in children)
+
+        return count(self.spec, ())
 
     def names_of(self, kind: type) -> list[str]:
         return [display(name) for name, p in self.params.items() if isinstance(p, kind)]
@@ -228,14 +336,66 @@ class Space:
     # -- from a searcher's suggestion back to a configuration ---------------------------------
 
     def complete(self, values: Mapping[str, Any]) -> dict:
-        """The full, nested configuration from a suggestion: ``values`` maps each parameter's
-        path (flat, or nested as dicts) to the library's raw value; each is coerced to its
-        parameter's type and set among the constants."""
+        """The full, nested configuration from a suggestion: ``values`` maps each active
+        parameter's path (flat, or nested as dicts) to the library's raw value, a branch's to
+        the index of its option; each is coerced to its parameter's type and set among the
+        constants. Values of parameters in options not chosen are ignored."""
         flat = flatten(values)
-        missing = [display(name) for name in self.params if name not in flat]
+        missing = [display(name) for name in self.active(flat) if name not in flat]
         if missing:
             raise ValueError(f"the searcher suggested no value for {', '.join(missing)}")
-        return self._replace_params(lambda name, p: p.coerce(flat[name]))
+        return self._build(
+            lambda name, p: p.coerce(flat[name]),
+            lambda name, option: option(int(flat[name])),
+        )
+
+    def values_of(self, config: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict[str, Any] | str:
+        """The inverse of :meth:`complete`: a configuration (of an earlier experiment, say) as a
+        searcher's raw values in this space, for the parameters it leaves active (a branch's
+        option found by its constants and shape, a choice by its option), or why it has none
+        in this space: a parameter with no value (``defaults``, by dotted path, gives one), a
+        value outside its parameter, no option of a branch that matches. Parameters of the
+        configuration that this space does not have, and constants, are left out."""
+        defaults = defaults or {}
+        values: dict[str, Any] = {}
+
+        def walk(node: Any, given: Any, path: tuple[str, ...]) -> str | None:
+            name = SEP.join(path)
+            if name in self.branch_points:
+                if given is _ABSENT:
+                    return f"{display(name)} has no value"
+                options = self.branch_points[name].options
+                fits = [_fit(option, given) for option in options]
+                if max(fits) < 0:
+                    return f"no option of {display(name)} matches"
+                i = fits.index(max(fits))  # the first of those it fits best
+                values[name] = i
+                return walk(options[i], given, _indexed(path, i))
+            if name in self.params:
+                if given is _ABSENT:
+                    given = defaults.get(display(name), _ABSENT)
+                    if given is _ABSENT:
+                        return f"{display(name)} has no value"
+                raw = _raw(self.params[name], given)
+                if raw is _ABSENT:
+                    return f"{display(name)} outside the space"
+                values[name] = raw
+                return None
+            children: list[tuple[Any, Any, tuple[str, ...]]] = []
+            if isinstance(node, Mapping):
+                inside = given if isinstance(given, Mapping) else {}
+                children = [(value, inside.get(key, _ABSENT), path + (key,)) for key, value in node.items()]
+            elif isinstance(node, (list, tuple)) and _holds_params(node):
+                items = list(given) if isinstance(given, (list, tuple)) and len(given) == len(node) else None
+                children = [(value, items[i] if items else _ABSENT, _indexed(path, i)) for i, value in enumerate(node)]
+            for child, child_given, child_path in children:
+                reason = walk(child, child_given, child_path)
+                if reason:
+                    return reason
+            return None
+
+        reason = walk(self.spec, config, ())
+        return reason if reason else values
 
     def project(self, config: Mapping[str, Any]) -> dict:
         """``config`` with every value moved into its parameter's domain (clipped, rounded,
@@ -252,7 +412,9 @@ class Space:
 
     def to_ray(self, choices_as_grid: bool = False) -> dict:
         """The space as Ray Tune domains, for Ray's own variant generator and PBT;
-        ``choices_as_grid`` makes every choice a grid (searcher ``grid``)."""
+        ``choices_as_grid`` makes every choice a grid (searcher ``grid``). A branch is Ray's
+        choice (or grid) among its options, each holding its own domains, which Ray's variant
+        generator samples once the option is drawn."""
         from ray import tune
         from ray.tune.search import sample
 
@@ -282,7 +444,11 @@ class Space:
             d.set_sampler(CoercingSampler(d.get_sampler(), p), allow_override=True)
             return d
 
-        return self._replace_params(domain)
+        def branch(name: str, option: Callable[[int], Any]) -> Any:
+            options = [option(i) for i in range(len(self.branch_points[name].options))]
+            return tune.grid_search(options) if choices_as_grid else tune.choice(options)
+
+        return self._build(domain, branch)
 
     def searchable(self, searcher: str) -> dict[str, Param]:
         """The parameters by path, for a searcher that models them (every one but ``random``
@@ -296,25 +462,89 @@ class Space:
                 )
         return dict(self.params)
 
-    def _replace_params(self, fn) -> dict:
-        def walk(node: Mapping, prefix: tuple[str, ...]) -> dict:
-            out = {}
-            for key, value in node.items():
-                name = SEP.join(prefix + (key,))
-                if name in self.params:
-                    out[key] = fn(name, self.params[name])
-                elif isinstance(value, Mapping):
-                    out[key] = walk(value, prefix + (key,))
-                else:
-                    out[key] = copy.deepcopy(value)
-            return out
+    def _build(self, leaf: Callable[[str, Param], Any], branch: Callable[[str, Callable[[int], Any]], Any]) -> dict:
+        """The spec with each parameter replaced by ``leaf(path, param)`` and each branch by
+        ``branch(path, option)``, where ``option(i)`` is its option ``i`` built the same way;
+        constants copied."""
+
+        def walk(node: Any, path: tuple[str, ...]) -> Any:
+            name = SEP.join(path)
+            if name in self.branch_points:
+                options = self.branch_points[name].options
+                return branch(name, lambda i: walk(options[i], _indexed(path, i)))
+            if name in self.params:
+                return leaf(name, self.params[name])
+            if isinstance(node, Mapping):
+                return {key: walk(value, path + (key,)) for key, value in node.items()}
+            if isinstance(node, (list, tuple)) and _holds_params(node):
+                return type(node)(walk(value, _indexed(path, i)) for i, value in enumerate(node))
+            return copy.deepcopy(node)
 
         return walk(self.spec, ())
 
 
 def display(path: str | tuple[str, ...]) -> str:
-    """A parameter's path as users write it: ``optim.lr``."""
+    """A parameter's path as users write it: ``optim.lr``, ``optimizer[1].lr``."""
     return ".".join(path.split(SEP) if isinstance(path, str) else path)
+
+
+def _indexed(path: tuple[str, ...], i: int) -> tuple[str, ...]:
+    """The path of option or element ``i`` of the branch or list at ``path``: ``[i]`` appended
+    to its last part (``optimizer[1]``), so that no path is a prefix of a branch's own."""
+    return path[:-1] + (f"{path[-1]}[{i}]",)
+
+
+_ABSENT = object()  # no value in a configuration, where None may be one
+
+
+def _fit(option: Any, given: Any) -> int:
+    """How a configuration's value fits a branch's ``option``: -1 not at all (a constant or
+    the shape differs), 0 where some of the option's parameters have no value in it, 1 fully.
+    The values the parameters took are checked apart."""
+    if _as_param(option) is not None:
+        return 1
+    if isinstance(option, Mapping):
+        if not isinstance(given, Mapping):
+            return -1
+        fits = [
+            _fit(value, given[key]) if key in given else (0 if _holds_params(value) else -1)
+            for key, value in option.items()
+        ]
+        return min(fits, default=1)
+    if isinstance(option, (list, tuple)) and _holds_params(option):
+        if not isinstance(given, (list, tuple)) or len(given) != len(option):
+            return -1
+        return min(map(_fit, option, given), default=1)
+    return 1 if given == option else -1
+
+
+def _raw(param: Param, value: Any) -> Any:
+    """What a searcher suggests for ``value`` of ``param`` (a choice's option index), or
+    ``_ABSENT`` where the value is not one of the parameter's."""
+    if isinstance(param, Choice):
+        return next((i for i, option in enumerate(param.options) if option == value), _ABSENT)
+    if isinstance(param, Grid):
+        return value if value in param.values else _ABSENT
+    if isinstance(param, RayDomain):
+        return value
+    if not is_number(value) or isinstance(value, bool):
+        return _ABSENT
+    if isinstance(param, Integer):
+        inside = float(value).is_integer() and param.low <= value < param.high
+        return int(value) if inside else _ABSENT
+    tolerance = 1e-9 * (param.high - param.low)
+    return float(value) if param.low - tolerance <= value <= param.high + tolerance else _ABSENT
+
+
+def _holds_params(node: Any) -> bool:
+    """Whether a parameter lies anywhere inside ``node`` (a dict, list or option)."""
+    if _as_param(node) is not None:
+        return True
+    if isinstance(node, Mapping):
+        return any(_holds_params(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(_holds_params(v) for v in node)
+    return False
 
 
 def _as_param(value: Any) -> Param | None:

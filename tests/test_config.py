@@ -42,6 +42,12 @@ BROKEN = [
     (with_(space={"x": {"loguniforn": [1, 2]}}), "space.x: unknown primitive 'loguniforn'; did you mean 'loguniform'?"),
     (with_(space={"x": {"choice": 3}}), "space.x.choice: takes a list of options, got 3"),
     (with_(space=[1, 2]), "space: must be a mapping of parameter names, got list"),
+    (with_(space={"o": {"choice": [{"lr": {"uniform": [1, 0]}}, "off"]}}), "space.o[0].lr: low must be below high"),
+    (with_(space={"o": {"choice": [{"lr": {"unifrom": [0, 1]}}]}}), "space.o[0].lr: unknown primitive 'unifrom'"),
+    (with_(space={"w": [{"choice": [64]}, {"randint": [1]}]}), "space.w[1].randint: takes [low, high], got [1]"),
+    (with_(space={"o": {"choice": [{"x": {"uniform": [0, 1]}}]}}, searcher="cmaes"),
+     "space.o: a choice whose options hold parameters makes the space conditional, which searcher 'cmaes' "
+     "cannot take; the searchers that can are random, grid, tpe, optuna, bohb, dehb, evolution, pso"),
     (with_(searcher="bohb"), "scheduler.name: searcher 'bohb' cannot run with scheduler 'asha'; it needs scheduler 'bohb' or 'hyperband'"),
     (with_(searcher={"name": "tpee"}), "searcher.name: unknown name 'tpee'; choose one of random, grid, tpe"),
     (with_(searcher={"n_initial_points": 3}), "searcher.name: missing"),
@@ -93,6 +99,36 @@ def test_space_syntax_matches_the_api():
         "nested": {"act": hpo.choice(["relu", None]), "k": 3}, "plain": {"a": 1, "b": 2}, "list": [1, 2],
     }).params
     assert space["plain"] == {"a": 1, "b": 2} and space["list"] == [1, 2]
+
+
+CONDITIONAL_YAML = """
+optimizer:
+  choice:
+    - {name: sgd, lr: {loguniform: [1.0e-3, 1.0e-1]}, momentum: {uniform: [0.5, 0.99]}}
+    - {name: adam, lr: {loguniform: [1.0e-4, 1.0e-2]}, beta1: {uniform: [0.8, 0.99]}}
+layers:
+  choice:
+    - {n: 2, width: [{choice: [64, 128]}, {choice: [64, 128]}]}
+    - {n: 3, width: [{choice: [64, 128, 256]}, {choice: [64, 128, 256]}, {choice: [64, 128, 256]}]}
+x: {uniform: [0, 1]}
+epochs: 3
+"""
+
+
+def test_a_conditional_space_in_the_file_is_the_apis():
+    from tests.test_space import CONDITIONAL
+
+    space = Space(parse_space(yaml.safe_load(CONDITIONAL_YAML)))
+    assert space.params == Space(CONDITIONAL).params and space.conditions == Space(CONDITIONAL).conditions
+    assert space.spec["layers"].options[1]["n"] == 3 and space.spec["epochs"] == 3
+
+
+def test_dry_run_shows_the_branches_of_a_conditional_space(folder):
+    text = yaml.safe_dump(with_(space=None, searcher="tpe")) + "space:\n" + textwrap.indent(CONDITIONAL_YAML, "  ")
+    done = cli("run", write(folder, text), "--dry-run", cwd=folder)  # the file's order, not sorted
+    assert done.returncode == 0, done.stderr
+    assert "space: 12 parameters in 4 branches (a trial draws one):" in done.stdout
+    assert "  optimizer[0] layers[1]: optimizer[0].lr, optimizer[0].momentum, layers[1].width[0]" in done.stdout
 
 
 def test_dry_run_prints_the_plan_and_starts_no_ray(folder):

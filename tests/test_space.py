@@ -43,7 +43,12 @@ MIXED = {
         ({"epochs": 20}, "space: has no parameter to search"),
         ({}, "space: has no parameter to search"),
         ({"a/b": hpo.uniform(0, 1)}, "space: parameter name 'a/b' must be a non-empty string without '/'"),
-        ({"l": [hpo.uniform(0, 1)]}, "space.l: parameters inside a list are not supported"),
+        ({"o": hpo.choice([{"lr": hpo.uniform(1.0, 0.1)}, 3])}, "space.o[0].lr: low must be below high"),
+        ({"l": [1, {"w": hpo.choice([])}]}, "space.l[1].w: choice needs at least one option"),
+        ({"o": hpo.choice([{"g": hpo.grid([1, 2])}, {"x": hpo.uniform(0, 1)}])},
+         "space.o[0].g: a grid inside a branch would make the number of trials depend on the branches"),
+        ({"o": hpo.choice([{"a[1]": hpo.uniform(0, 1)}])},
+         "space: parameter name 'o[0].a[1]' must be a non-empty string without '/' or '['"),
     ],
 )
 def test_invalid_space_names_the_parameter_in_one_line(spec, message):
@@ -180,3 +185,144 @@ def test_searchable_names_the_searcher_that_cannot_take_a_grid():
         space.searchable("gp")
     assert str(e.value) == "space.g: searcher 'gp' cannot take a grid; use searcher 'grid' or 'random', or hpo.choice(...)"
     assert list(Space({"x": hpo.uniform(0, 1)}).searchable("gp")) == ["x"]
+
+
+# -- conditional spaces ------------------------------------------------------------------------
+
+CONDITIONAL = {
+    "optimizer": hpo.choice([
+        {"name": "sgd", "lr": hpo.loguniform(1e-3, 1e-1), "momentum": hpo.uniform(0.5, 0.99)},
+        {"name": "adam", "lr": hpo.loguniform(1e-4, 1e-2), "beta1": hpo.uniform(0.8, 0.99)},
+    ]),
+    "layers": hpo.choice([
+        {"n": 2, "width": [hpo.choice([64, 128]), hpo.choice([64, 128])]},
+        {"n": 3, "width": [hpo.choice([64, 128, 256])] * 3},
+    ]),
+    "x": hpo.uniform(0, 1),
+    "epochs": 3,
+}
+
+
+def check_conditional_config(config: dict) -> tuple[int, int]:
+    """A configuration of CONDITIONAL holds the parameters of the options drawn and no other:
+    the (optimizer, layers) options it took."""
+    optimizer, layers = config["optimizer"], config["layers"]
+    adam = optimizer["name"] == "adam"
+    assert set(optimizer) == ({"name", "lr", "beta1"} if adam else {"name", "lr", "momentum"}), config
+    assert 1e-4 <= optimizer["lr"] <= (1e-2 if adam else 1e-1)
+    assert set(layers) == {"n", "width"} and len(layers["width"]) == layers["n"], config
+    assert all(w in ((64, 128) if layers["n"] == 2 else (64, 128, 256)) for w in layers["width"]), config
+    assert 0 <= config["x"] <= 1 and config["epochs"] == 3
+    return int(adam), layers["n"] - 2
+
+
+def test_a_choice_of_options_holding_parameters_is_a_branch_with_paths_and_conditions():
+    space = Space(CONDITIONAL)
+    assert space.conditional and list(space.branch_points) == ["optimizer", "layers"]
+    assert list(space.params) == [
+        "optimizer", "optimizer[0]/lr", "optimizer[0]/momentum", "optimizer[1]/lr", "optimizer[1]/beta1",
+        "layers", "layers[0]/width[0]", "layers[0]/width[1]", "layers[1]/width[0]", "layers[1]/width[1]",
+        "layers[1]/width[2]", "x",
+    ]
+    assert space.conditions["optimizer[1]/beta1"] == (("optimizer", 1),)
+    assert space.conditions["x"] == () and space.conditions["layers"] == ()
+    assert space.branches() == [{"optimizer": o, "layers": n} for o in (0, 1) for n in (0, 1)]
+    assert space.active({"optimizer": 1, "layers": 0}) == [
+        "optimizer", "optimizer[1]/lr", "optimizer[1]/beta1", "layers", "layers[0]/width[0]", "layers[0]/width[1]", "x"]
+    assert not Space({"c": hpo.choice([{"k": 3}, [1, 2], None]), "x": hpo.uniform(0, 1)}).conditional
+
+
+def test_nested_branches_have_conditions_on_every_branch_above():
+    space = Space({"a": hpo.choice([{"b": hpo.choice([{"c": hpo.uniform(0, 1)}, "none"])}, "off"])})
+    assert space.conditions["a[0]/b[0]/c"] == (("a", 0), ("a[0]/b", 0))
+    assert space.branches() == [{"a": 0, "a[0]/b": 0}, {"a": 0, "a[0]/b": 1}, {"a": 1}]
+    assert space.complete({"a": 0, "a[0]/b": 0, "a[0]/b[0]/c": 0.5}) == {"a": {"b": {"c": 0.5}}}
+    assert space.complete({"a": 1}) == {"a": "off"}
+
+
+def test_complete_builds_the_chosen_options_only_and_needs_their_values():
+    space = Space(CONDITIONAL)
+    values = {"optimizer": 0, "optimizer[0]/lr": 0.01, "optimizer[0]/momentum": 0.9, "layers": 1,
+              "layers[1]/width[0]": 2, "layers[1]/width[1]": 0.2, "layers[1]/width[2]": 1, "x": 0.5,
+              "optimizer[1]/beta1": 0.9}  # an option not chosen: ignored
+    config = space.complete(values)
+    assert config == {"optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
+                      "layers": {"n": 3, "width": [256, 64, 128]}, "x": 0.5, "epochs": 3}
+    check_conditional_config(config)
+    with pytest.raises(ValueError, match="no value for optimizer\\[0\\].momentum"):
+        space.complete({k: v for k, v in values.items() if k != "optimizer[0]/momentum"})
+
+
+def test_ray_samples_a_branch_then_only_its_parameters_and_grids_the_product_of_branches():
+    """Ray's variant generator draws a branch's option, then the domains inside it; as a grid,
+    every combination of options and of the choices inside each."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = Space(CONDITIONAL)
+    rng = np.random.RandomState(0)
+    configs = [next(generate_variants(space.to_ray(), random_state=rng))[1] for _ in range(200)]
+    drawn = {check_conditional_config(c) for c in configs}
+    assert drawn == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert len({tuple(c["layers"]["width"]) for c in configs if c["layers"]["n"] == 3}) > 15  # of 27
+    grid_space = Space({k: v for k, v in CONDITIONAL.items() if k != "optimizer"} | {"x": 1})
+    grid = [c for _, c in generate_variants(grid_space.to_ray(choices_as_grid=True))]
+    assert len(grid) == grid_space.size((Grid, Choice)) == 4 + 27
+    assert len({repr(c) for c in grid}) == 31
+
+
+def test_size_sums_over_a_branchs_options_when_choices_are_expanded():
+    space = Space({"o": hpo.choice([{"a": hpo.choice([1, 2])}, {"b": 1}, 3]), "g": hpo.grid([1, 2, 3])})
+    assert space.size((Grid, Choice)) == (2 + 1 + 1) * 3
+    assert space.size((Grid,)) == 3
+
+
+def test_describe_lists_each_combination_of_branches_with_its_parameters():
+    assert Space(MIXED).describe() == ["space: 6 parameters"]
+    lines = Space(CONDITIONAL).describe()
+    assert lines[0] == "space: 12 parameters in 4 branches (a trial draws one):"
+    assert lines[3] == "  optimizer[1] layers[0]: optimizer[1].lr, optimizer[1].beta1, layers[0].width[0], layers[0].width[1], x"
+    assert Space(CONDITIONAL).describe(most=2)[-1] == "  ... and 2 more"
+
+
+# -- a configuration back into a space (warm starts) --------------------------------------------
+
+
+def test_values_of_is_the_inverse_of_complete_in_a_conditional_space():
+    space = Space(CONDITIONAL)
+    config = {"optimizer": {"name": "adam", "lr": 0.001, "beta1": 0.9},
+              "layers": {"n": 3, "width": [256, 64, 128]}, "x": 0.5, "epochs": 3}
+    values = space.values_of(config)
+    assert values == {"optimizer": 1, "optimizer[1]/lr": 0.001, "optimizer[1]/beta1": 0.9, "layers": 1,
+                      "layers[1]/width[0]": 2, "layers[1]/width[1]": 0, "layers[1]/width[2]": 1, "x": 0.5}
+    assert space.complete(values) == config
+
+
+@pytest.mark.parametrize(("changed", "defaults", "expected"), [
+    ({"x": hpo.uniform(0.0, 0.4)}, None, "x outside the space"),  # narrowed
+    ({"x": hpo.uniform(-1.0, 2.0)}, None, {"x": 0.5}),  # widened
+    ({"depth": hpo.randint(1, 4)}, None, "depth has no value"),  # added
+    ({"depth": hpo.randint(1, 4)}, {"depth": 2}, {"depth": 2}),  # added, with a default
+    ({"depth": hpo.randint(1, 4)}, {"depth": 7}, "depth outside the space"),  # a default outside
+    ({"kind": hpo.choice(["a", "c"])}, None, "kind outside the space"),  # an option dropped
+    ({"kind": hpo.choice(["c", "b", "a"])}, None, {"kind": 1}),  # options reordered
+    ({"opt": {"lr": hpo.loguniform(1e-4, 1e-1), "name": "adam"}}, None, {"opt/lr": 0.01}),  # a constant changed
+])
+def test_values_of_an_earlier_configuration_in_a_changed_space(changed, defaults, expected):
+    earlier = {"x": 0.5, "opt": {"lr": 0.01, "name": "sgd"}, "kind": "b", "n": 3, "gone": 1.5}
+    space = Space({"x": hpo.uniform(0, 1), "opt": {"lr": hpo.loguniform(1e-4, 1e-1), "name": "sgd"},
+                   "kind": hpo.choice(["a", "b"]), **changed})
+    values = space.values_of(earlier, defaults)
+    if isinstance(expected, str):
+        assert values == expected
+    else:
+        assert isinstance(values, dict) and values.items() >= expected.items() and "gone" not in values
+
+
+def test_values_of_finds_a_branch_by_its_constants_then_by_its_shape():
+    by_name = Space({"o": hpo.choice([{"name": "sgd", "lr": hpo.uniform(0, 1)}, {"name": "adam", "lr": hpo.uniform(0, 1)}])})
+    assert by_name.values_of({"o": {"name": "adam", "lr": 0.5}}) == {"o": 1, "o[1]/lr": 0.5}
+    assert by_name.values_of({"o": {"name": "rmsprop", "lr": 0.5}}) == "no option of o matches"
+    by_shape = Space({"w": hpo.choice([[hpo.choice([8, 16])], [hpo.choice([8, 16])] * 2])})
+    assert by_shape.values_of({"w": [16, 8]}) == {"w": 1, "w[1][0]": 1, "w[1][1]": 0}
+    by_keys = Space({"o": hpo.choice([{"a": hpo.uniform(0, 1)}, {"b": hpo.uniform(0, 1)}])})
+    assert by_keys.values_of({"o": {"b": 0.5}}) == {"o": 1, "o[1]/b": 0.5}

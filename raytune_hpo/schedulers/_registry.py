@@ -30,6 +30,9 @@ class SchedulerInfo:
     # It takes several objectives and constraints: it compares trials through
     # raytune_hpo._objectives (non-dominated sorting, infeasible ones last), or not at all.
     several_objectives: bool = False
+    # It takes a conditional space (raytune_hpo.space); population-based training does not:
+    # it perturbs every parameter of a configuration, whichever branch it is in.
+    conditional: bool = True
 
     def build(self, request: SchedulerRequest):
         return call_factory(self.factory, request)
@@ -110,6 +113,7 @@ _SCHEDULERS = [
         searchers=("random", "grid"),
         needs_checkpoints=True,
         stops_trials=False,
+        conditional=False,
     ),
     SchedulerInfo(
         "pb2",
@@ -118,6 +122,7 @@ _SCHEDULERS = [
         searchers=("random",),
         needs_checkpoints=True,
         stops_trials=False,
+        conditional=False,
     ),
 ]
 

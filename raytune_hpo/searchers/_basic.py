@@ -31,15 +31,12 @@ def build_grid(request: SearcherRequest):
 
 def planned_trials(searcher: str, space: Space, num_samples: int) -> int:
     """The trials an experiment runs when it completes: ``num_samples`` times the size of the
-    grid that ``random`` expands (its ``hpo.grid`` parameters) or ``grid`` (its choices too).
+    grid that ``random`` expands (its ``hpo.grid`` parameters) or ``grid`` (its choices too,
+    each branch counting its options' combinations).
 
     >>> from raytune_hpo import space as s
     >>> planned_trials("grid", Space({"a": s.grid([1, 2]), "b": s.choice("xyz")}), 2)
     12
     """
-    kinds = {"random": (Grid,), "grid": (Grid, Choice)}.get(searcher, ())
-    size = 1
-    for param in space.params.values():
-        if isinstance(param, kinds):
-            size *= len(param.values if isinstance(param, Grid) else param.options)
-    return num_samples * size
+    kinds: tuple[type, ...] = {"random": (Grid,), "grid": (Grid, Choice)}.get(searcher, ())
+    return num_samples * space.size(kinds)

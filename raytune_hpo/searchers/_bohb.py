@@ -10,17 +10,28 @@ Where Ray's ``TuneBOHB`` falls short, this adapter mends it:
 - determinism: hpbandster draws from NumPy's global random state, which anything else in the
   driver also draws from; here it gets a random state of its own, seeded from ``seed`` and
   saved with the searcher, so a seed gives the same sequence of configurations.
+
+A conditional space is ConfigSpace's own form of one: a branch is a categorical
+hyperparameter of its option indices, and each parameter inside option ``i`` is active under
+``EqualsCondition(parameter, branch, i)`` (a nested branch's parameters under their own
+branch, which ConfigSpace makes inactive whenever that branch is). ConfigSpace samples only
+the active ones, and hpbandster's kernel density model imputes the inactive ones of the
+configurations it learns from (its ``impute_conditional_data``), as BOHB was written to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from ray.tune.search.bohb import TuneBOHB
 
 from raytune_hpo._library import require
+from raytune_hpo._objectives import Objectives
+from raytune_hpo._options import is_number
+from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest
 from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
@@ -42,6 +53,21 @@ class BOHBSearcher(CompletingSearcher, TuneBOHB):
         finally:
             self._rng_state = np.random.get_state()
             np.random.set_state(outside)
+
+    def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
+        """Each report of each earlier trial an observation of its configuration at the budget
+        of its iteration, as a rung's result is one: BOHB's model at a budget is built from
+        the observations there."""
+        from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
+
+        metric = objectives.primary
+        with self._own_random_state():
+            for trial in trials:
+                for report in trial.reports:
+                    if is_number(report.get(metric)) and "training_iteration" in report:
+                        loss = self._metric_op * float(report[metric])
+                        job = _BOHBJobWrapper(loss, report["training_iteration"], trial.values)
+                        self.bohber.new_result(job)
 
     def suggest(self, trial_id: str):
         with self._own_random_state():
@@ -79,7 +105,8 @@ def build_bohb(request: SearcherRequest):
 
 def to_configspace(space: Space, seed: int | None = None, searcher: str = "bohb"):
     """A ConfigSpace 1.x ``ConfigurationSpace``; quantization kept in ``meta={"q": ...}``
-    (ConfigSpace 1.x has no ``q``). A grid or a Ray-sampled domain is refused naming
+    (ConfigSpace 1.x has no ``q``); a branch's parameters under an ``EqualsCondition`` on it
+    (see the module's docstring). A grid or a Ray-sampled domain is refused naming
     ``searcher``."""
     cs = require("ConfigSpace", "bohb", f"searcher {searcher!r}")
 
@@ -93,5 +120,13 @@ def to_configspace(space: Space, seed: int | None = None, searcher: str = "bohb"
         return cs.UniformFloatHyperparameter(name, p.low, p.high, log=p.log, meta={"q": p.q})
 
     configspace = cs.ConfigurationSpace(seed=seed)
-    configspace.add([hyperparameter(name, p) for name, p in space.searchable(searcher).items()])
+    hyperparameters = {name: hyperparameter(name, p) for name, p in space.searchable(searcher).items()}
+    configspace.add(list(hyperparameters.values()))
+    configspace.add(
+        [
+            cs.EqualsCondition(hyperparameters[name], hyperparameters[needs[-1][0]], needs[-1][1])
+            for name, needs in space.conditions.items()
+            if needs
+        ]
+    )
     return configspace

@@ -30,8 +30,13 @@ and the child of a higher rung is not re-bred from the promoted ones (successive
 promotes them as they are).
 
 It searches floats (log too, quantized), integers, and choices; not ``hpo.grid`` and not
-Ray-sampled domains, which are refused in one line; conditional parameters cannot be
-written in a space. With ``seed=`` the same sequence of configurations comes on every run (the
+Ray-sampled domains, which are refused in one line. A conditional space is what DE needs it to
+be, a vector of fixed length: every parameter of every option has a coordinate, a branch's
+coordinate is a bin per option, and a configuration holds only the parameters of the options
+chosen (:meth:`Space.complete` drops the others), as the ``dehb`` package does with
+ConfigSpace's ``deactivate_inactive_hyperparameters``. Inactive coordinates take part in
+mutation and crossover all the same: they cost nothing to evaluate and carry values a later
+child may switch its branch to. With ``seed=`` the same sequence of configurations comes on every run (the
 experiment's trials start in order). ``max_concurrent`` limits the trials running at once,
 not counting those paused at a rung. The whole state is saved with the experiment.
 
@@ -50,7 +55,9 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from raytune_hpo._contract import Plan
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import Option, OptionTable, is_number
+from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.schedulers._rungs import bracket_index
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
@@ -58,6 +65,7 @@ from raytune_hpo.searchers._common import (
     SearcherRequest,
     build_written_here,
     from_unit,
+    to_unit,
 )
 from raytune_hpo.space import Choice, Float, Integer
 
@@ -108,9 +116,24 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         self._turn: dict[int, int] = {}  # budget -> the next target's index
         self._proposed = 0
         self._trials: dict[str, dict] = {}  # trial id -> {"vector", "budget", "target", "scores"}
+        self._warm: list[tuple[np.ndarray, dict[int, float]]] = []  # until follow_brackets
+
+    def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
+        """Earlier trials, kept until the brackets are known (:meth:`follow_brackets`): then
+        each joins the subpopulation of every budget it reported at, as a trial that ran there
+        does (its coordinates of parameters it does not have drawn at random)."""
+        metric = objectives.primary
+        for trial in trials:
+            scores = {
+                int(r["training_iteration"]): self._score(r[metric])
+                for r in trial.reports
+                if is_number(r.get(metric)) and "training_iteration" in r
+            }
+            self._warm.append((self._encode(trial.values), scores))
 
     def follow_brackets(self, plans: Sequence[Plan]) -> None:
-        """The scheduler's brackets, in the order trials fill them."""
+        """The scheduler's brackets, in the order trials fill them; then the warm start's
+        trials join the subpopulations."""
         self._plans = [[(int(n), int(r)) for n, r in plan] for plan in plans]
         for plan in self._plans:
             for n, r in plan:
@@ -120,6 +143,11 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
             self._sizes[smallest] = self.population_size
         self._populations = {r: [] for r in sorted(self._sizes)}
         self._turn = {r: 0 for r in self._sizes}
+        for vector, scores in self._warm:
+            for budget, score in scores.items():
+                if budget in self._populations:
+                    self._join(budget, {"vector": vector, "score": score})
+        self._warm = []
 
     # -- Ray's Searcher interface --------------------------------------------------------------
 
@@ -210,8 +238,7 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
             return
         if iteration < trial["budget"] or not is_number(value):
             return
-        assert value is not None  # is_number(None) is False: value is a number here
-        score = float(value) if self.mode != "max" else -float(value)
+        score = self._score(value)
         trial["scores"][iteration] = score
         member = {"vector": trial["vector"], "score": score}
         population = self._populations[iteration]
@@ -219,12 +246,41 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         if iteration == trial["budget"] and target is not None and target[0] == iteration:
             if score <= population[target[1]]["score"]:
                 population[target[1]] = member
-        elif len(population) < self._sizes[iteration]:
-            population.append(member)
         else:
-            worst = max(range(len(population)), key=lambda i: population[i]["score"])
-            if score < population[worst]["score"]:
-                population[worst] = member
+            self._join(iteration, member)
+
+    def _score(self, value: Any) -> float:
+        """Lower is better."""
+        return float(value) if self.mode != "max" else -float(value)
+
+    def _join(self, budget: int, member: dict) -> None:
+        """``member`` into a budget's subpopulation: added while it is not full, then in place
+        of the worst member if better."""
+        population = self._populations[budget]
+        if len(population) < self._sizes[budget]:
+            population.append(member)
+            return
+        worst = max(range(len(population)), key=lambda i: population[i]["score"])
+        if member["score"] < population[worst]["score"]:
+            population[worst] = member
+
+    def _encode(self, values: Mapping[str, Any]) -> np.ndarray:
+        """The inverse of :meth:`_decode`, each value at the middle of its bin; a parameter
+        without a value (not active) drawn at random."""
+        vector = self._rng.random(len(self.params))
+        for i, (name, p) in enumerate(self.params.items()):
+            if name not in values:
+                continue
+            value = values[name]
+            if isinstance(p, Choice):
+                vector[i] = (int(value) + 0.5) / len(p.options)
+            elif isinstance(p, Integer):
+                low, high = (math.log(p.low), math.log(p.high)) if p.log else (p.low, p.high)
+                x = math.log(value + 0.5) if p.log else value + 0.5
+                vector[i] = min(max((x - low) / (high - low), 0.0), 1.0)
+            else:
+                vector[i] = min(max(to_unit(p, float(value)), 0.0), 1.0)
+        return vector
 
     def _decode(self, vector: np.ndarray) -> dict:
         config: dict[str, Any] = {}

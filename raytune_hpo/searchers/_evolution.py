@@ -25,7 +25,13 @@ Mutation, by parameter kind:
 
 It searches every primitive except ``hpo.grid`` and Ray-sampled domains (``sample_from``,
 ``randn``), which only ``grid`` and ``random`` take: they are refused in one line. Nested
-groups are searched by path; conditional parameters cannot be written in a space.
+groups are searched by path.
+
+A conditional space is encoded as a genetic algorithm keeps one: every parameter of every
+option is a gene, and a branch's gene is its option's index; only the genes that the branches
+chosen leave active are *expressed* in the configuration, compared for novelty, and mutated.
+The others are inherited through crossover as they are, a memory of the values that line
+carried: a child that switches back to an option gets them again.
 
 With ``seed=`` and ``max_concurrent=1`` the sequence of configurations is the same on every
 run. The whole state (population, trials running, random generator) is saved with the
@@ -39,13 +45,15 @@ Options (:data:`OPTIONS`): ``population_size`` (10), ``tournament_size`` (3),
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from ray.tune.search import Searcher
 
+from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import Option, OptionTable, is_number
+from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     PickledState,
@@ -109,10 +117,12 @@ class GeneticAlgorithm(PickledState, Searcher):
         mutation_rate: float | None = None,
         mutation_scale: float = 0.1,
         elitism: int = 2,
+        conditions: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
     ):
         # The options are checked against OPTIONS where the searcher is built (build_evolution).
         super().__init__(metric=metric, mode=mode)
         self.params = dict(params)
+        self.conditions = dict(conditions or {})  # Space.conditions: the options each gene needs
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.crossover_rate = crossover_rate
@@ -131,9 +141,9 @@ class GeneticAlgorithm(PickledState, Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         for _ in range(_NOVELTY_TRIES):
             genes = self._breed() if self._population and self._proposed >= self.population_size else self._random()
-            if _key(genes) not in self._seen:
+            if _key(self.expressed(genes)) not in self._seen:
                 break
-        self._seen.add(_key(genes))
+        self._seen.add(_key(self.expressed(genes)))
         self._pending[trial_id] = genes
         self._proposed += 1
         return dict(genes)
@@ -141,9 +151,22 @@ class GeneticAlgorithm(PickledState, Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         genes = self._pending.pop(trial_id, None)
         value = None if (error or not result) else result.get(self.metric)
-        if genes is None or not is_number(value):
-            return
-        assert value is not None  # is_number(None) is False: value is a number here
+        if genes is not None and is_number(value):
+            self._join(genes, value)
+
+    def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
+        """Earlier trials join the population as finished trials do, in their order (the last
+        ``population_size`` stay, the elite among all of them), their genes of parameters
+        they do not have drawn at random; breeding starts at once when they fill it."""
+        for trial in trials:
+            genes = {
+                name: trial.values[name] if name in trial.values else self._sample(p) for name, p in self.params.items()
+            }
+            self._seen.add(_key(self.expressed(genes)))
+            self._join(genes, trial.standing(objectives))
+        self._proposed = max(self._proposed, len(self._population))
+
+    def _join(self, genes: Genes, value: Any) -> None:
         score = float(value) if self.mode != "max" else -float(value)
         self._population.append({"genes": genes, "score": score, "born": self._finished})
         self._finished += 1
@@ -192,11 +215,21 @@ class GeneticAlgorithm(PickledState, Searcher):
         """Uniform crossover: each gene from ``a`` or ``b`` with probability 1/2."""
         return {name: (a if self._rng.random() < 0.5 else b)[name] for name in self.params}
 
+    def expressed(self, genes: Genes) -> Genes:
+        """The genes the configuration holds: those whose branch options were chosen."""
+        return {
+            name: value
+            for name, value in genes.items()
+            if all(genes[branch] == i for branch, i in self.conditions.get(name, ()))
+        }
+
     def mutate(self, genes: Genes, force: bool = False) -> Genes:
-        """Each gene mutated with probability ``mutation_rate``; ``force``: one at least."""
-        names = [n for n in self.params if self._rng.random() < self.mutation_rate]
+        """Each expressed gene mutated with probability ``mutation_rate``; ``force``: one at
+        least."""
+        active = list(self.expressed(genes))
+        names = [n for n in active if self._rng.random() < self.mutation_rate]
         if force and not names:
-            names = [list(self.params)[int(self._rng.integers(len(self.params)))]]
+            names = [active[int(self._rng.integers(len(active)))]]
         return {n: self.mutate_gene(self.params[n], v) if n in names else v for n, v in genes.items()}
 
     def mutate_gene(self, p, value: Any) -> Any:
@@ -220,7 +253,7 @@ class GeneticAlgorithm(PickledState, Searcher):
             parents.append(self.tournament(exclude=first)["genes"])
         child = self.crossover(*parents) if len(parents) == 2 else dict(parents[0])
         child = self.mutate(child)
-        if any(child == p for p in parents):
+        if any(self.expressed(child) == self.expressed(p) for p in parents):
             child = self.mutate(child, force=True)
         return child
 
@@ -230,7 +263,7 @@ class EvolutionSearcher(CompletingSearcher, GeneticAlgorithm):
 
 
 def build_evolution(request: SearcherRequest):
-    searcher = build_written_here(request, EvolutionSearcher, OPTIONS)
+    searcher = build_written_here(request, EvolutionSearcher, OPTIONS, conditions=request.space.conditions)
     return limit_concurrency(searcher, request.max_concurrent), {}
 
 

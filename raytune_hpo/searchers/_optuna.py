@@ -18,19 +18,32 @@ its samplers' ``constraints_func`` argument is deprecated since 5.0 (a FutureWar
 build, removed in 7.0), and ``searcher_options.constraints_func`` is refused: constraints are
 ``hpo.run(constraints=...)``. A trial is feasible for Optuna exactly when its violation in
 :class:`~raytune_hpo._objectives.Objectives` is 0.
+
+A conditional space is asked of each Optuna trial define-by-run (:class:`DefineByRun`): a
+branch first, then only the parameters of the option drawn, so an Optuna trial holds exactly
+the active parameters. ``optuna``'s TPE then defaults to ``multivariate=True, group=True``:
+multivariate TPE models the parameters jointly, and ``group`` splits the space into the groups
+of parameters that occur together (one per combination of branches) and models each apart,
+which is how Optuna's TPE copes with a space that changes from trial to trial (Optuna's own
+recommendation for define-by-run spaces with conditions); without ``group``, multivariate TPE
+falls back to independent sampling for every parameter not in every trial.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from ray.tune.search.optuna import OptunaSearch  # imports without optuna; asserts on use
 
 from raytune_hpo._library import require
-from raytune_hpo._objectives import Constraint
+from raytune_hpo._objectives import Constraint, Objectives
+from raytune_hpo._options import is_number
+from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
 from raytune_hpo.searchers._constrained import Peaks
@@ -48,6 +61,39 @@ class OptunaSearcher(CompletingSearcher, OptunaSearch):
     def __init__(self, hpo_space: Space, constraints: tuple[Constraint, ...] = (), **kwargs: Any):
         self._peaks = Peaks(constraints) if constraints else None
         super().__init__(hpo_space=hpo_space, **kwargs)
+
+    def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
+        """Each earlier trial a completed Optuna trial of the study: its active parameters
+        with their distributions, its standing value(s), and with one objective every
+        reported iteration as an intermediate value. A value Optuna's distribution does not
+        hold (off a step's grid) leaves the trial out."""
+        import optuna
+
+        study = self._ot_study
+        assert study is not None  # set up with the space, when the searcher was built
+        space = (
+            self._space.distributions if isinstance(self._space, DefineByRun) else cast(Mapping[str, Any], self._space)
+        )
+        primary = objectives.primary
+        for trial in trials:
+            params = {name: value for name, value in trial.values.items() if name in space}
+            standing = trial.standing(objectives)
+            intermediate = {
+                int(r["training_iteration"]): float(r[primary])
+                for r in trial.reports
+                if not objectives.several and is_number(r.get(primary)) and "training_iteration" in r
+            }
+            try:
+                frozen = optuna.trial.create_trial(
+                    params=params,
+                    distributions={name: space[name] for name in params},
+                    value=None if objectives.several else standing,
+                    values=standing if objectives.several else None,
+                    intermediate_values=intermediate,
+                )
+            except ValueError:  # a value outside its distribution
+                continue
+            study.add_trial(frozen)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self._peaks is not None and trial_id in self._ot_trials and trial_id not in self._completed_trials:
@@ -111,7 +157,7 @@ def optuna_searcher(
     searcher = OptunaSearcher(
         hpo_space=request.space,
         constraints=constraints,
-        space=distributions,
+        space=DefineByRun(distributions, request.space.conditions) if request.space.conditional else distributions,
         metric=list(objectives.metrics) if objectives.several else request.metric,
         mode=list(objectives.modes) if objectives.several else request.mode,
         sampler=sampler_class(seed=request.seed, **{**(defaults or {}), **kwargs}),
@@ -120,7 +166,38 @@ def optuna_searcher(
 
 
 def build_optuna(request: SearcherRequest):
-    return optuna_searcher(request, "TPESampler", defaults={"n_startup_trials": 10})
+    if not request.space.conditional:
+        return optuna_searcher(request, "TPESampler", defaults={"n_startup_trials": 10})
+    with warnings.catch_warnings():  # 'group' is experimental in Optuna 5: said on every build
+        warnings.filterwarnings("ignore", message="Argument ``group`` is an experimental feature")
+        return optuna_searcher(
+            request, "TPESampler", defaults={"n_startup_trials": 10, "multivariate": True, "group": True}
+        )
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """A conditional space asked of an Optuna trial: each parameter in the space's order (a
+    branch before its options' parameters), only where every branch option it needs was
+    drawn. Optuna's define-by-run form; a class rather than a closure, since Ray pickles the
+    searcher with its space."""
+
+    distributions: Mapping[str, Any]  # Optuna distributions by path (to_optuna)
+    conditions: Mapping[str, tuple[tuple[str, int], ...]]  # Space.conditions
+
+    def __call__(self, trial: Any) -> None:
+        from optuna.distributions import CategoricalDistribution, IntDistribution
+
+        drawn: dict[str, Any] = {}
+        for name, d in self.distributions.items():
+            if not all(drawn.get(branch) == i for branch, i in self.conditions[name]):
+                continue
+            if isinstance(d, CategoricalDistribution):
+                drawn[name] = trial.suggest_categorical(name, d.choices)
+            elif isinstance(d, IntDistribution):
+                drawn[name] = trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+            else:
+                drawn[name] = trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
 
 
 def to_optuna(space: Space, searcher: str = "optuna", extra: str = "optuna") -> dict:

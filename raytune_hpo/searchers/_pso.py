@@ -13,8 +13,11 @@ by its velocity, pulled towards its own best point and the swarm's best (``omega
   the integer is), rounded;
 - ``choice`` parameters: one coordinate per option, the option with the largest wins
   (``ng.p.Choice(..., deterministic=True)``), so a particle's position fixes its choices;
-- nested groups (parameters are addressed by path); conditional parameters cannot be written
-  in a space.
+- nested groups (parameters are addressed by path);
+- a conditional space: every parameter of every option is a coordinate, a branch one more
+  ``Choice``; a particle's configuration holds only the parameters of the options its position
+  chooses (:meth:`Space.complete` drops the others), and the inactive coordinates move with
+  the swarm all the same.
 
 Refused in one line: ``hpo.grid`` and Ray-sampled domains (only ``grid`` and ``random`` take
 them). With ``seed=`` (it seeds the parametrization's random state, from which the swarm
@@ -27,10 +30,14 @@ Options: ``popsize`` (10), ``omega``, ``phip``, ``phig``, ``transform``, ``qo``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from ray.tune.search.nevergrad import NevergradSearch  # imports without nevergrad; asserts on use
 
 from raytune_hpo._library import require
+from raytune_hpo._objectives import Objectives
+from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.searchers._common import (
     CompletingSearcher,
     SearcherRequest,
@@ -41,7 +48,16 @@ from raytune_hpo.space import Choice, Integer
 
 
 class PSOSearcher(CompletingSearcher, NevergradSearch):
-    pass
+    def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
+        """Each earlier trial told to the swarm as a point it did not ask for (Nevergrad's
+        PSO takes such points into its particles), with its standing value; the coordinates
+        of parameters it does not have drawn from the parametrization (seeded)."""
+        optimizer = self._nevergrad_opt
+        assert optimizer is not None  # set up with the space, when the searcher was built
+        for trial in trials:
+            point = {**optimizer.parametrization.sample().value, **trial.values}
+            candidate = optimizer.parametrization.spawn_child(new_value=point)
+            optimizer.tell(candidate, self._metric_op * float(trial.standing(objectives)))
 
 
 def parametrization(params: dict, seed: int | None):

@@ -27,6 +27,12 @@ class SearcherInfo:
     # It learns from results (not random, grid): with constraints and not native_constraints,
     # it is given infeasible trials as the worst.
     learns: bool = True
+    # It takes a conditional space (raytune_hpo.space: choices whose options hold parameters)
+    # in its own form: only the chosen option's parameters are sampled and learnt.
+    conditional: bool = False
+    # It learns from an earlier experiment's trials before it proposes (raytune_hpo._warm_start):
+    # it has a warm_start(trials, objectives) method.
+    warm_start: bool = False
 
     def build(self, request: SearcherRequest):
         return call_factory(self.factory, request)
@@ -40,6 +46,7 @@ _SEARCHERS = [
         f"{_PACKAGE}._basic:build_random",
         several_objectives=True,
         learns=False,
+        conditional=True,
     ),
     SearcherInfo(
         "grid",
@@ -47,15 +54,26 @@ _SEARCHERS = [
         f"{_PACKAGE}._basic:build_grid",
         several_objectives=True,
         learns=False,
+        conditional=True,
     ),
-    SearcherInfo("tpe", "tree-structured Parzen estimator (hyperopt)", f"{_PACKAGE}._hyperopt:build_tpe", "hyperopt"),
+    SearcherInfo(
+        "tpe",
+        "tree-structured Parzen estimator (hyperopt); conditional spaces as nested choices",
+        f"{_PACKAGE}._hyperopt:build_tpe",
+        "hyperopt",
+        conditional=True,
+        warm_start=True,
+    ),
     SearcherInfo(
         "optuna",
-        "Optuna's TPE sampler; one objective or several (multi-objective TPE); constraints natively",
+        "Optuna's TPE sampler; one objective or several (multi-objective TPE); constraints natively; "
+        "conditional spaces define-by-run",
         f"{_PACKAGE}._optuna:build_optuna",
         "optuna",
         several_objectives=True,
         native_constraints=True,
+        conditional=True,
+        warm_start=True,
     ),
     SearcherInfo(
         "gp",
@@ -66,6 +84,7 @@ _SEARCHERS = [
         "optuna",
         several_objectives=True,
         native_constraints=True,
+        warm_start=True,
     ),
     SearcherInfo(
         "nsga2",
@@ -94,33 +113,44 @@ _SEARCHERS = [
     ),
     SearcherInfo(
         "bohb",
-        "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace)",
+        "BOHB's density model over Hyperband budgets (hpbandster + ConfigSpace); conditional spaces "
+        "as ConfigSpace conditions",
         f"{_PACKAGE}._bohb:build_bohb",
         "bohb",
         schedulers=("bohb", "hyperband"),
         learns_from_rungs=True,
+        conditional=True,
+        warm_start=True,
     ),
     SearcherInfo(
         "dehb",
         "differential evolution over Hyperband brackets (Awad et al. 2021); searches "
-        "floats (log too), integers, choices; no grids, no conditional spaces",
+        "floats (log too), integers, choices; no grids; conditional spaces as vectors of every option's "
+        "parameters",
         f"{_PACKAGE}._dehb:build_dehb",
         schedulers=("dehb",),
         learns_from_rungs=True,
         follows_brackets=True,
+        conditional=True,
+        warm_start=True,
     ),
     SearcherInfo(
         "evolution",
         "genetic algorithm (tournament, uniform crossover, mutation, elitism); "
-        "searches floats (log too), integers, choices; no grids, no conditional spaces",
+        "searches floats (log too), integers, choices; no grids; conditional spaces as genes of every "
+        "option's parameters, the chosen ones expressed",
         f"{_PACKAGE}._evolution:build_evolution",
+        conditional=True,
+        warm_start=True,
     ),
     SearcherInfo(
         "pso",
         "particle swarm (Nevergrad's PSO); searches floats (log too), integers, choices; "
-        "no grids, no conditional spaces",
+        "no grids; conditional spaces as coordinates of every option's parameters",
         f"{_PACKAGE}._pso:build_pso",
         "nevergrad",
+        conditional=True,
+        warm_start=True,
     ),
 ]
 
