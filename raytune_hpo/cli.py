@@ -152,6 +152,18 @@ def _bench(args: argparse.Namespace) -> int:
         _, text = optimizers.optimizers(seeds, names, pairings, args.budget, args.out)
         print(text)
         print(f"table, runs and plot in {args.out}/")
+    elif args.benchmark == "warm-start":
+        from raytune_hpo.bench import optimizers, warm_start
+
+        names = optimizers.check_names("problems", args.problems, list(optimizers.problems()))
+        pairings = optimizers.check_names("pairings", args.pairings, optimizers.known_pairings())
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        print(
+            warm_start.warm_start(
+                seeds, names or warm_start.PROBLEMS, pairings or warm_start.PAIRINGS, args.budget, args.out
+            )
+        )
+        print(f"table and runs in {args.out}/")
     elif args.benchmark == "load":
         from raytune_hpo.bench import load
         from raytune_hpo.bench._fair import save
@@ -384,6 +396,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="bench-optimizers",
         help="folder of runs.jsonl, table.md, "
         "best_so_far.png; runs already there are not run again (default bench-optimizers)",
+    )
+    warm = kinds.add_parser(
+        "warm-start",
+        help="the budget a warm-started run needs to reach the final incumbent of the same run started cold, "
+        "the first experiment with another seed over a wider space",
+    )
+    warm.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
+    warm.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
+    warm.add_argument("--problems", nargs="+", metavar="PROBLEM", help="default: branin, hartmann6")
+    warm.add_argument("--pairings", nargs="+", metavar="PAIRING", help="default: tpe")
+    warm.add_argument("--budget", type=_positive_int, default=1080, help="training iterations per run (default 1080)")
+    warm.add_argument(
+        "--out",
+        default="bench-warm-start",
+        help="folder of runs.jsonl and table.md; runs already there are not run again (default bench-warm-start)",
     )
     heavy = kinds.add_parser(
         "load",

@@ -166,12 +166,24 @@ def hypervolume_trajectory(
     return points
 
 
-def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float) -> Run:
+def run_pairing(
+    problem: Problem,
+    pairing: str,
+    seed: int,
+    budget: int,
+    storage: str,
+    cpus: float,
+    name: str | None = None,
+    **options: Any,
+) -> Run:
+    """One run of ``pairing`` on ``problem``, in ``storage/name`` (by default
+    ``problem-pairing-seed``); ``options`` go to :func:`hpo.run` (``space``, ``warm_start``)."""
     start = time.perf_counter()
+    name = name or f"{problem.name}-{pairing.replace('+', '_')}-{seed}"
     if pairing == RAY_BOHB:
         reports, trials = _run_ray_bohb(problem, seed, budget, storage, cpus)
     else:
-        reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus)
+        reports, trials = _run_ours(problem, pairing, seed, budget, storage, cpus, name, **options)
     return Run(
         problem.name,
         pairing,
@@ -184,7 +196,9 @@ def run_pairing(problem: Problem, pairing: str, seed: int, budget: int, storage:
     )
 
 
-def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float):
+def _run_ours(
+    problem: Problem, pairing: str, seed: int, budget: int, storage: str, cpus: float, name: str, **options: Any
+):
     import raytune_hpo as hpo
 
     pair = {**PAIRINGS, **EXTRA_PAIRINGS}[pairing]
@@ -193,7 +207,7 @@ def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: s
     full_trials = budget // MAX_T
     results = hpo.run(
         problem.trainable,
-        problem.space,
+        options.pop("space", problem.space),
         metric=list(problem.objectives) if problem.several else problem.objectives[0],
         mode=["min"] * len(problem.objectives) if problem.several else "min",
         searcher=searcher,
@@ -206,8 +220,9 @@ def _run_ours(problem: Problem, pairing: str, seed: int, budget: int, storage: s
         num_samples=full_trials if scheduler == "fifo" else 100 * full_trials,
         iteration_budget=budget,
         storage=storage,
-        name=f"{problem.name}-{pairing.replace('+', '_')}-{seed}",
+        name=name,
         verbose=0,
+        **options,
     )
     return [r for t in results.trials for r in t.history if "reported_at" in r], len(results.trials)
 
