@@ -143,27 +143,20 @@ def _bench(args: argparse.Namespace) -> int:
         print(text)
         if args.out:
             print("raw output: " + save(args.out, f"overhead-{args.trials}x{args.trial_seconds:g}s", runs, text))
-    elif args.benchmark == "optimizers":
-        from raytune_hpo.bench import optimizers
-
-        names = optimizers.check_names("problems", args.problems, list(optimizers.problems()))
-        pairings = optimizers.check_names("pairings", args.pairings, optimizers.known_pairings())
-        seeds = range(args.first_seed, args.first_seed + args.seeds)
-        _, text = optimizers.optimizers(seeds, names, pairings, args.budget, args.out)
-        print(text)
-        print(f"table, runs and plot in {args.out}/")
-    elif args.benchmark == "warm-start":
+    elif args.benchmark in ("optimizers", "warm-start"):
         from raytune_hpo.bench import optimizers, warm_start
 
         names = optimizers.check_names("problems", args.problems, list(optimizers.problems()))
         pairings = optimizers.check_names("pairings", args.pairings, optimizers.known_pairings())
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        print(
-            warm_start.warm_start(
+        if args.benchmark == "optimizers":
+            _, text = optimizers.optimizers(seeds, names, pairings, args.budget, args.out)
+        else:
+            text = warm_start.warm_start(
                 seeds, names or warm_start.PROBLEMS, pairings or warm_start.PAIRINGS, args.budget, args.out
             )
-        )
-        print(f"table and runs in {args.out}/")
+        print(text)
+        print(f"written to {args.out}/")
     elif args.benchmark == "load":
         from raytune_hpo.bench import load
         from raytune_hpo.bench._fair import save
@@ -368,8 +361,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="searcher x scheduler pairings on multi-fidelity problems: budget to "
         "reach random search's best, final regret",
     )
-    quality.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
-    quality.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
     quality.add_argument(
         "--problems",
         nargs="+",
@@ -386,12 +377,6 @@ def build_parser() -> argparse.ArgumentParser:
         "on problems with two objectives the default is random, random+asha, nsga2, nsga2+asha",
     )
     quality.add_argument(
-        "--budget",
-        type=_positive_int,
-        default=1080,
-        help="training iterations per run (default 1080 = 40 trials of 27)",
-    )
-    quality.add_argument(
         "--out",
         default="bench-optimizers",
         help="folder of runs.jsonl, table.md, "
@@ -402,11 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the budget a warm-started run needs to reach the final incumbent of the same run started cold, "
         "the first experiment with another seed over a wider space",
     )
-    warm.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
-    warm.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
     warm.add_argument("--problems", nargs="+", metavar="PROBLEM", help="default: branin, hartmann6")
     warm.add_argument("--pairings", nargs="+", metavar="PAIRING", help="default: tpe")
-    warm.add_argument("--budget", type=_positive_int, default=1080, help="training iterations per run (default 1080)")
+    for command in (quality, warm):  # runs of the optimiser benchmark, both
+        command.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
+        command.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
+        command.add_argument(
+            "--budget",
+            type=_positive_int,
+            default=1080,
+            help="training iterations per run (default 1080 = 40 trials of 27)",
+        )
     warm.add_argument(
         "--out",
         default="bench-warm-start",
