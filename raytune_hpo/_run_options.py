@@ -288,10 +288,19 @@ def check_warm_start(options: RunOptions, searcher: SearcherInfo) -> None:
 
 
 def check_conditional(space: Space, searcher: SearcherInfo, scheduler: SchedulerInfo) -> None:
-    """A conditional space only for the searchers and schedulers that take one."""
+    """A conditional space only for the searchers and schedulers that take one; parameters
+    inside lists only for the schedulers that take a conditional space (the others perturb
+    parameters by their place in nested dicts)."""
     from raytune_hpo.schedulers._registry import REGISTRY as SCHEDULERS
     from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
 
+    in_lists = [name for name in space.params if "[" in name]  # "[" only comes from lists and branches
+    if in_lists and not space.conditional and not scheduler.conditional:
+        able = ", ".join(s.name for s in SCHEDULERS.values() if s.conditional)
+        raise ConfigError(
+            f"space.{display(in_lists[0])}: a parameter inside a list, which scheduler {scheduler.name!r} cannot "
+            f"perturb; name it in a dict instead, or use one of {able}"
+        )
     if not space.conditional:
         return
     where = f"space.{display(next(iter(space.branch_points)))}"

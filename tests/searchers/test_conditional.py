@@ -112,3 +112,11 @@ def test_population_based_training_refuses_a_conditional_space_in_one_line(tmp_p
     with pytest.raises(hpo.ConfigError, match=f"which scheduler '{scheduler}' cannot take \\(it perturbs every"):
         plan(from_its_checkpoint, CONDITIONAL, metric="loss", searcher="random", scheduler=scheduler, max_t=3,
              storage=str(tmp_path), dry_run=True)
+
+
+def test_population_based_training_refuses_a_parameter_inside_a_list_in_one_line(tmp_path):
+    with pytest.raises(hpo.ConfigError) as refused:
+        plan(from_its_checkpoint, {"x": hpo.uniform(0, 1), "width": [hpo.choice([8, 16])] * 2}, metric="loss",
+             searcher="random", scheduler="pbt", max_t=3, storage=str(tmp_path), dry_run=True)
+    assert str(refused.value).startswith(
+        "space.width[0]: a parameter inside a list, which scheduler 'pbt' cannot perturb; name it in a dict instead")
