@@ -41,6 +41,15 @@ class WarmTrial:
     reports: tuple[dict, ...]  # every report it made, in order
     source: str  # the earlier experiment's directory
 
+    def curve(self, metric: str) -> dict[int, float]:
+        """``metric`` at each iteration it was reported (a finite number): the observations a
+        multi-fidelity searcher keeps with their budgets, and Optuna's intermediate values."""
+        return {
+            int(r["training_iteration"]): float(r[metric])
+            for r in self.reports
+            if is_number(r.get(metric)) and "training_iteration" in r
+        }
+
     def standing(self, objectives: Objectives) -> Any:
         """The value (one objective: a number, in the metric's own direction) or values
         (several: a list, the last report's) that stand for the trial; None if it has none."""

@@ -30,7 +30,6 @@ from ray.tune.search.bohb import TuneBOHB
 
 from raytune_hpo._library import require
 from raytune_hpo._objectives import Objectives
-from raytune_hpo._options import is_number
 from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest
 from raytune_hpo.space import Choice, Float, Integer, Param, Space
@@ -60,14 +59,10 @@ class BOHBSearcher(CompletingSearcher, TuneBOHB):
         the observations there."""
         from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
 
-        metric = objectives.primary
         with self._own_random_state():
             for trial in trials:
-                for report in trial.reports:
-                    if is_number(report.get(metric)) and "training_iteration" in report:
-                        loss = self._metric_op * float(report[metric])
-                        job = _BOHBJobWrapper(loss, report["training_iteration"], trial.values)
-                        self.bohber.new_result(job)
+                for budget, value in trial.curve(objectives.primary).items():
+                    self.bohber.new_result(_BOHBJobWrapper(self._metric_op * value, budget, trial.values))
 
     def suggest(self, trial_id: str):
         with self._own_random_state():

@@ -122,13 +122,8 @@ class DifferentialEvolutionHyperband(PickledState, Searcher):
         """Earlier trials, kept until the brackets are known (:meth:`follow_brackets`): then
         each joins the subpopulation of every budget it reported at, as a trial that ran there
         does (its coordinates of parameters it does not have drawn at random)."""
-        metric = objectives.primary
         for trial in trials:
-            scores = {
-                int(r["training_iteration"]): self._score(r[metric])
-                for r in trial.reports
-                if is_number(r.get(metric)) and "training_iteration" in r
-            }
+            scores = {budget: self._score(value) for budget, value in trial.curve(objectives.primary).items()}
             self._warm.append((self._encode(trial.values), scores))
 
     def follow_brackets(self, plans: Sequence[Plan]) -> None:

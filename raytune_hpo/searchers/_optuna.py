@@ -42,7 +42,6 @@ from ray.tune.search.optuna import OptunaSearch  # imports without optuna; asser
 
 from raytune_hpo._library import require
 from raytune_hpo._objectives import Constraint, Objectives
-from raytune_hpo._options import is_number
 from raytune_hpo._warm_start import WarmTrial
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, limit_concurrency
@@ -74,15 +73,10 @@ class OptunaSearcher(CompletingSearcher, OptunaSearch):
         space = (
             self._space.distributions if isinstance(self._space, DefineByRun) else cast(Mapping[str, Any], self._space)
         )
-        primary = objectives.primary
         for trial in trials:
             params = {name: value for name, value in trial.values.items() if name in space}
             standing = trial.standing(objectives)
-            intermediate = {
-                int(r["training_iteration"]): float(r[primary])
-                for r in trial.reports
-                if not objectives.several and is_number(r.get(primary)) and "training_iteration" in r
-            }
+            intermediate = {} if objectives.several else trial.curve(objectives.primary)
             try:
                 frozen = optuna.trial.create_trial(
                     params=params,
