@@ -321,12 +321,7 @@ class Space:
                 if isinstance(p, Grid) and Grid in kinds:
                     return len(p.values)
                 return len(p.options) if isinstance(p, Choice) and Choice in kinds else 1
-            children: list[tuple[Any, tuple[str, ...]]] = []
-            if isinstance(node, Mapping):
-                children = [(value, path + (key,)) for key, value in node.items()]
-            elif isinstance(node, (list, tuple)) and _holds_params(node):
-                children = [(value, _indexed(path, i)) for i, value in enumerate(node)]
-            return math.prod(count(child, child_path) for child, child_path in children)
+            return math.prod(count(child, child_path) for _, child, child_path in _children(node, path))
 
         return count(self.spec, ())
 
@@ -381,15 +376,13 @@ class Space:
                     return f"{display(name)} outside the space"
                 values[name] = raw
                 return None
-            children: list[tuple[Any, Any, tuple[str, ...]]] = []
-            if isinstance(node, Mapping):
-                inside = given if isinstance(given, Mapping) else {}
-                children = [(value, inside.get(key, _ABSENT), path + (key,)) for key, value in node.items()]
-            elif isinstance(node, (list, tuple)) and _holds_params(node):
-                items = list(given) if isinstance(given, (list, tuple)) and len(given) == len(node) else None
-                children = [(value, items[i] if items else _ABSENT, _indexed(path, i)) for i, value in enumerate(node)]
-            for child, child_given, child_path in children:
-                reason = walk(child, child_given, child_path)
+            inside: Any = {}  # the configuration's parts, by key or index
+            if isinstance(node, Mapping) and isinstance(given, Mapping):
+                inside = given
+            elif isinstance(node, (list, tuple)) and isinstance(given, (list, tuple)) and len(given) == len(node):
+                inside = dict(enumerate(given))
+            for key, child, child_path in _children(node, path):
+                reason = walk(child, inside.get(key, _ABSENT), child_path)
                 if reason:
                     return reason
             return None
@@ -475,9 +468,9 @@ class Space:
             if name in self.params:
                 return leaf(name, self.params[name])
             if isinstance(node, Mapping):
-                return {key: walk(value, path + (key,)) for key, value in node.items()}
+                return {key: walk(child, child_path) for key, child, child_path in _children(node, path)}
             if isinstance(node, (list, tuple)) and _holds_params(node):
-                return type(node)(walk(value, _indexed(path, i)) for i, value in enumerate(node))
+                return type(node)(walk(child, child_path) for _, child, child_path in _children(node, path))
             return copy.deepcopy(node)
 
         return walk(self.spec, ())
@@ -534,6 +527,16 @@ def _raw(param: Param, value: Any) -> Any:
         return int(value) if inside else _ABSENT
     tolerance = 1e-9 * (param.high - param.low)
     return float(value) if param.low - tolerance <= value <= param.high + tolerance else _ABSENT
+
+
+def _children(node: Any, path: tuple[str, ...]) -> list[tuple[Any, Any, tuple[str, ...]]]:
+    """(key or index, child, its path) of a dict, or of a list that holds parameters; none of
+    anything else (a constant, a list of constants)."""
+    if isinstance(node, Mapping):
+        return [(key, value, path + (key,)) for key, value in node.items()]
+    if isinstance(node, (list, tuple)) and _holds_params(node):
+        return [(i, value, _indexed(path, i)) for i, value in enumerate(node)]
+    return []
 
 
 def _holds_params(node: Any) -> bool:
