@@ -251,6 +251,11 @@ def check_trainable(trainable: Any) -> None:
         pass
 
 
+def _able(registry: Mapping[str, Any], flag: str) -> str:
+    """The names of a registry's searchers or schedulers whose ``flag`` is set, for a refusal."""
+    return ", ".join(name for name, info in registry.items() if getattr(info, flag))
+
+
 def check_objectives(objectives: Objectives, searcher: SearcherInfo, scheduler: SchedulerInfo) -> None:
     """Several objectives only for the searchers and schedulers that take them; constraints
     only for schedulers that rank infeasible trials last (any searcher: those without native
@@ -259,13 +264,13 @@ def check_objectives(objectives: Objectives, searcher: SearcherInfo, scheduler: 
     from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
 
     if objectives.several and not searcher.several_objectives:
-        able = ", ".join(s.name for s in SEARCHERS.values() if s.several_objectives)
+        able = _able(SEARCHERS, "several_objectives")
         raise ConfigError(
             f"searcher: {searcher.name!r} optimises one objective, and metric has {len(objectives.metrics)}; "
             f"the searchers that take several are {able}"
         )
     if objectives.compound and not scheduler.several_objectives:
-        able = ", ".join(s.name for s in SCHEDULERS.values() if s.several_objectives)
+        able = _able(SCHEDULERS, "several_objectives")
         what = "several objectives" if objectives.several else "constraints"
         raise ConfigError(
             f"scheduler: {scheduler.name!r} compares trials by one metric and cannot take {what}; "
@@ -280,7 +285,7 @@ def check_warm_start(options: RunOptions, searcher: SearcherInfo) -> None:
     if options.warm_start_defaults and not options.warm_start:
         raise ConfigError("warm_start_defaults: given without warm_start; name the earlier experiments, or drop it")
     if options.warm_start and not searcher.warm_start:
-        able = ", ".join(s.name for s in SEARCHERS.values() if s.warm_start)
+        able = _able(SEARCHERS, "warm_start")
         raise ConfigError(
             f"warm_start: searcher {searcher.name!r} cannot learn from earlier trials; "
             f"the searchers that can are {able}"
@@ -296,7 +301,7 @@ def check_conditional(space: Space, searcher: SearcherInfo, scheduler: Scheduler
 
     in_lists = [name for name in space.params if "[" in name]  # "[" only comes from lists and branches
     if in_lists and not space.conditional and not scheduler.conditional:
-        able = ", ".join(s.name for s in SCHEDULERS.values() if s.conditional)
+        able = _able(SCHEDULERS, "conditional")
         raise ConfigError(
             f"space.{display(in_lists[0])}: a parameter inside a list, which scheduler {scheduler.name!r} cannot "
             f"perturb; name it in a dict instead, or use one of {able}"
@@ -305,13 +310,13 @@ def check_conditional(space: Space, searcher: SearcherInfo, scheduler: Scheduler
         return
     where = f"space.{display(next(iter(space.branch_points)))}"
     if not searcher.conditional:
-        able = ", ".join(s.name for s in SEARCHERS.values() if s.conditional)
+        able = _able(SEARCHERS, "conditional")
         raise ConfigError(
             f"{where}: a choice whose options hold parameters makes the space conditional, which "
             f"searcher {searcher.name!r} cannot take; the searchers that can are {able}"
         )
     if not scheduler.conditional:
-        able = ", ".join(s.name for s in SCHEDULERS.values() if s.conditional)
+        able = _able(SCHEDULERS, "conditional")
         raise ConfigError(
             f"{where}: a choice whose options hold parameters makes the space conditional, which "
             f"scheduler {scheduler.name!r} cannot take (it perturbs every parameter); use one of {able}"
