@@ -16,7 +16,7 @@ from raytune_hpo._objectives import Objectives
 from raytune_hpo._ray.session import ray_verbosity
 from raytune_hpo._run_options import RunOptions
 from raytune_hpo._warm_start import WarmStart
-from raytune_hpo.directory import Journal, JournalContents
+from raytune_hpo.directory import Journal, JournalContents, jsonable
 from raytune_hpo.schedulers import SchedulerInfo
 from raytune_hpo.searchers import SearcherInfo
 from raytune_hpo.space import Space
@@ -71,6 +71,7 @@ def experiment_meta(plan: Plan) -> dict[str, Any]:
         "seed": o.seed,
         "resources": o.resources,
         "tracking": o.tracking,
+        "space": plan.space.to_json(jsonable),
         "scheduler_settings": {
             k: v
             for k, v in plan.scheduler_settings.items()

@@ -1,7 +1,7 @@
 """The experiment directory, ``storage/name/``: every file's name and format, each with its one
 writer and its one reader, here.
 
-    hpo.json                   the experiment's settings           write_meta / read_meta
+    hpo.json                   its settings and search space       write_meta / read_meta
     trials.jsonl               the journal: one line per event     Journal / read_journal
     trainable.pkl              the training function, for resume   save_trainable / load_trainable
     experiment.yaml            the experiment file, resolved       write_experiment_file
@@ -209,10 +209,12 @@ def _lines(path: str) -> Iterator[dict]:
 def to_json(record: Mapping[str, Any]) -> str:
     """One line of JSON: NumPy scalars and arrays as numbers and lists, anything else that JSON
     has no form for as its ``str`` (Ray's own loggers do the same)."""
-    return json.dumps(record, default=_jsonable)
+    return json.dumps(record, default=jsonable)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """What JSON cannot hold, as the experiment's files hold it: numpy values as numbers and
+    lists, anything else as its ``str``."""
     item, tolist = getattr(value, "item", None), getattr(value, "tolist", None)
     if callable(tolist):
         return tolist()
@@ -243,7 +245,7 @@ def write_params(trial_dir: str, config: Mapping[str, Any]) -> None:
     os.makedirs(trial_dir, exist_ok=True)
     replace_file(
         os.path.join(trial_dir, PARAMS_FILE),
-        json.dumps(config, indent=2, sort_keys=True, default=_jsonable).encode(),
+        json.dumps(config, indent=2, sort_keys=True, default=jsonable).encode(),
         sync=False,
     )
 
@@ -362,6 +364,7 @@ class TrialRecord:
     best: tuple[int, float] | None = None  # once ended: (row in result.json, objective)
     non_finite: str | None = None
     failures: int = 0
+    started: float | None = None  # its first start
     ended: float | None = None
     # once ended, with several objectives or constraints: its last report's objectives and
     # constrained metrics, and the largest violation of any report (raytune_hpo._objectives)
@@ -401,6 +404,7 @@ def read_journal(path: str) -> JournalContents:
             trials[trial_id] = trial
             trial.config = record.get("config") or {}
             trial.status, trial.ended = "RUNNING", None
+            trial.started = trial.started or record.get("time")
             trial.starts += 1
         elif event == "end" and trial_id in trials:
             trial = trials[trial_id]

@@ -47,7 +47,7 @@ from raytune_hpo.directory import (
     read_text,
 )
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.space import display, flatten
+from raytune_hpo.space import Space, display, flatten
 from raytune_hpo.trainable import CHECKPOINT_FILE, load_checkpoint_file
 
 # What a trial's status is once its experiment stopped with it unfinished.
@@ -84,6 +84,17 @@ class Trial:
         """The journal's end record, where the trial ended."""
         record = self._record
         return record if record is not None and record.status in ("TERMINATED", "ERROR") else None
+
+    @property
+    def start_time(self) -> float | None:
+        """When it first started, in seconds since the epoch."""
+        return self._record.started if self._record is not None else None
+
+    @property
+    def end_time(self) -> float | None:
+        """When it ended (its last end, after a retry), where it ended."""
+        ended = self._ended
+        return ended.ended if ended is not None else None
 
     @property
     def iterations(self) -> int:
@@ -197,6 +208,14 @@ class Results:
             )
             for r in journal.trials.values()
         ]
+
+    @functools.cached_property
+    def space(self) -> Space | None:
+        """The search space as ``hpo.json`` recorded it (choice options and constants as the
+        journal writes them: JSON, or the ``str`` of what JSON cannot hold); None for an
+        experiment recorded before it was kept."""
+        spec = self.meta.get("space")
+        return Space.from_json(spec) if spec else None
 
     def __repr__(self) -> str:
         if self.objectives.several:

@@ -53,6 +53,7 @@ parameter needs; :meth:`Space.active` which parameters a choice of options leave
 from __future__ import annotations
 
 import copy
+import json
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -401,6 +402,70 @@ class Space:
                 _set(projected, keys, param.coerce(value))
         return projected
 
+    # -- the experiment's record ----------------------------------------------------------------
+
+    def to_json(self, jsonable: Callable[[Any], Any]) -> Any:
+        """The space as JSON: ``hpo.json`` keeps it for what reads an experiment without its code
+        (the Optuna export). A parameter is ``{"$param": kind, ...its fields}``; constants, choice
+        options and grid values JSON cannot hold are written as ``jsonable`` writes them (the
+        journal's way with configurations), so that they compare equal to the recorded trials'
+        values. A Ray-sampled domain is ``{"$param": "ray"}``: only the trials' values say
+        what it took.
+
+            >>> Space({"lr": loguniform(1e-4, 0.1), "act": choice([None, "relu"]), "n": 3}).to_json(str)
+            {'lr': {'$param': 'float', 'low': 0.0001, 'high': 0.1, 'log': True, 'q': None}, \
+'act': {'$param': 'choice', 'options': [None, 'relu']}, 'n': 3}
+            >>> Space.from_json(_)
+            Space({'lr': Float(low=0.0001, high=0.1, log=True, q=None), \
+'act': Choice(options=(None, 'relu')), 'n': 3})
+        """
+
+        def encode(node: Any) -> Any:
+            param = _as_param(node)
+            if isinstance(param, (Float, Integer)):
+                kind = "float" if isinstance(param, Float) else "integer"
+                return {_PARAM: kind, "low": param.low, "high": param.high, "log": param.log, "q": param.q}
+            if isinstance(param, Choice):
+                return {_PARAM: "choice", "options": [encode(option) for option in param.options]}
+            if isinstance(param, Grid):
+                return {_PARAM: "grid", "values": encode(list(param.values))}
+            if isinstance(param, RayDomain):
+                return {_PARAM: "ray"}
+            if isinstance(node, Mapping):
+                return {str(key): encode(value) for key, value in node.items()}
+            if isinstance(node, (list, tuple)):
+                return [encode(item) for item in node]
+            return json.loads(json.dumps(node, default=jsonable))
+
+        return encode(self.spec)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Space:
+        """The space :meth:`to_json` wrote."""
+
+        def decode(node: Any) -> Any:
+            if isinstance(node, Mapping) and isinstance(node.get(_PARAM), str):
+                kind = node[_PARAM]
+                if kind == "float":
+                    return Float(node["low"], node["high"], node["log"], node["q"])
+                if kind == "integer":
+                    return Integer(node["low"], node["high"], node["log"], node["q"])
+                if kind == "choice":
+                    return Choice(tuple(decode(option) for option in node["options"]))
+                if kind == "grid":
+                    return Grid(tuple(node["values"]))
+                return RayDomain(None)
+            if isinstance(node, Mapping):
+                return {key: decode(value) for key, value in node.items()}
+            if isinstance(node, list):
+                return [decode(item) for item in node]
+            return node
+
+        return cls(decode(data))
+
+    def __repr__(self) -> str:
+        return f"Space({self.spec!r})"
+
     # -- converters ----------------------------------------------------------------------------
 
     def to_ray(self, choices_as_grid: bool = False) -> dict:
@@ -488,6 +553,7 @@ def _indexed(path: tuple[str, ...], i: int) -> tuple[str, ...]:
 
 
 _ABSENT = object()  # no value in a configuration, where None may be one
+_PARAM = "$param"  # the key that marks a parameter in Space.to_json
 
 
 def _fit(option: Any, given: Any) -> int:

@@ -326,3 +326,32 @@ def test_values_of_finds_a_branch_by_its_constants_then_by_its_shape():
     assert by_shape.values_of({"w": [16, 8]}) == {"w": 1, "w[1][0]": 1, "w[1][1]": 0}
     by_keys = Space({"o": hpo.choice([{"a": hpo.uniform(0, 1)}, {"b": hpo.uniform(0, 1)}])})
     assert by_keys.values_of({"o": {"b": 0.5}}) == {"o": 1, "o[1]/b": 0.5}
+
+
+def test_the_recorded_space_reads_back_with_the_same_parameters_and_maps_recorded_configs():
+    """hpo.json keeps the space as JSON; read back, it has the same parameters, and a trial's
+    configuration as the journal records it (objects as their str) maps into it."""
+    import json
+
+    from raytune_hpo.directory import jsonable
+
+    class Relu:
+        def __str__(self) -> str:
+            return "Relu()"
+
+    space = Space({
+        "opt": hpo.choice([{"name": "sgd", "lr": hpo.qloguniform(1e-3, 1.0, 1e-3)}, {"name": "adam"}]),
+        "act": hpo.choice([Relu(), None, [8, 8]]),
+        "width": [hpo.randint(1, 9), tune.lograndint(1, 64)],
+        "seed": hpo.grid([0, 1]),
+        "x": np.float64(2.5),
+    })
+    recorded = Space.from_json(json.loads(json.dumps(space.to_json(jsonable))))
+    assert recorded.params.keys() == space.params.keys() and recorded.conditions == space.conditions
+    assert recorded.params["opt[0]/lr"] == space.params["opt[0]/lr"]
+    assert recorded.params["width[1]"] == Integer(1, 64, log=True)
+    assert recorded.params["act"] == Choice(("Relu()", None, [8, 8]))
+    config = space.complete({"opt": 0, "opt[0]/lr": 0.01, "act": 0, "width[0]": 3, "width[1]": 5, "seed": 1})
+    in_the_journal = json.loads(json.dumps(config, default=jsonable))
+    assert recorded.values_of(in_the_journal) == {"opt": 0, "opt[0]/lr": 0.01, "act": 0, "width[0]": 3,
+                                                  "width[1]": 5, "seed": 1}
