@@ -78,16 +78,9 @@ def _name(name: str, value: Any) -> str | None:
 
 
 def _tracking(name: str, value: Any) -> dict:
-    from raytune_hpo.tracking import check_mlflow_options
+    from raytune_hpo.tracking import check_tracking
 
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{name}: must be a mapping like {{'mlflow': {{...}}}}, got {value!r}")
-    for key in value:
-        if key != "mlflow":
-            raise ConfigError(f"{name}.{key}: unknown; the trackers are mlflow (TensorBoard is always on)")
-    return {"mlflow": check_mlflow_options(value["mlflow"])} if "mlflow" in value else {}
+    return check_tracking(name, value)
 
 
 def _directories(name: str, value: Any) -> list[str]:
@@ -163,7 +156,7 @@ class RunOptions:
     tracking: dict = _option(
         None,
         dict,
-        "where else trials are logged: {'mlflow': {'tracking_uri': ..., 'experiment': ...}}",
+        "where else trials are logged: {'mlflow': {...}, 'wandb': {...}, 'optuna': {'journal': ...}}",
         check=_tracking,
     )
     warm_start: list = _option(

@@ -155,12 +155,11 @@ def make_callbacks(
     from raytune_hpo._ray.controller import NoRayTrialLines
     from raytune_hpo._storage import LowSpace
     from raytune_hpo.progress import Progress
-    from raytune_hpo.tracking import ExperimentLog, MLflowLog, TensorBoardLog
+    from raytune_hpo.tracking import ExperimentLog, TensorBoardLog, tracking_callbacks
 
     objectives = Objectives.from_meta(meta)
     callbacks = [LowSpace(path), ExperimentLog(journal, objectives), TensorBoardLog(objectives)]
-    if "mlflow" in (meta.get("tracking") or {}):
-        callbacks.append(MLflowLog(meta["name"], **meta["tracking"]["mlflow"]))
+    callbacks += tracking_callbacks(path, meta)
     if verbose == 1:
         callbacks.append(Progress(objectives, meta["planned_trials"], meta.get("max_t"), before=before))
     if verbose < 2:

@@ -19,39 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from raytune_hpo.errors import ConfigError
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-OPTIONS = ("tracking_uri", "experiment")
 EXPERIMENT_TAG = "raytune_hpo.experiment"
 TRIAL_TAG = "raytune_hpo.trial_id"
-
-
-def check_mlflow_options(options: Any) -> dict:
-    """The checked ``tracking.mlflow`` options; MLflow must be importable."""
-    if not isinstance(options, Mapping):
-        raise ConfigError(f"tracking.mlflow: must be a mapping of {', '.join(OPTIONS)}, got {options!r}")
-    for key, value in options.items():
-        if key not in OPTIONS:
-            raise ConfigError(f"tracking.mlflow.{key}: unknown option; the options are {', '.join(OPTIONS)}")
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"tracking.mlflow.{key}: must be a non-empty string, got {value!r}")
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        raise ConfigError("tracking.mlflow: MLflow is not installed; pip install 'raytune-hpo[mlflow]'") from None
-    return dict(options)
 
 
 class MLflowLog(Callback):
     """The Ray Tune callback: one MLflow run per trial."""
 
-    def __init__(self, experiment_name: str, tracking_uri: str | None = None, experiment: str | None = None):
-        self.experiment_name = experiment_name  # raytune-hpo's, tagged on every run
+    def __init__(
+        self, path: str, meta: Mapping[str, Any], tracking_uri: str | None = None, experiment: str | None = None
+    ):
+        self.experiment_name = meta["name"]  # raytune-hpo's, tagged on every run
         self.tracking_uri = tracking_uri
-        self.mlflow_experiment = experiment or experiment_name
+        self.mlflow_experiment = experiment or self.experiment_name
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._runs: dict[str, str] = {}

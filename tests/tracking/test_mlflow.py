@@ -66,8 +66,9 @@ def test_experiment_file_logs_to_mlflow(ray_cluster, tmp_path):
 
 
 @pytest.mark.parametrize("tracking, message", [
-    ({"mlflw": {}}, "tracking.mlflw: unknown; the trackers are mlflow"),
-    ({"mlflow": {"uri": "x"}}, "tracking.mlflow.uri: unknown option; the options are tracking_uri, experiment"),
+    ({"mlflw": {}}, "tracking.mlflw: unknown tracker; the trackers are mlflow, wandb, optuna"),
+    ({"mlflow": {"uri": "x"}}, "tracking.mlflow.uri: not an option of tracker 'mlflow'; valid: experiment, tracking_uri"),
+    ({"mlflow": {"password": "x"}}, "tracking.mlflow.password: credentials are never an option"),
     ({"mlflow": {"experiment": 3}}, "tracking.mlflow.experiment: must be a non-empty string, got 3"),
     ("mlflow", "tracking: must be a mapping"),
 ])
