@@ -8,7 +8,7 @@ import os
 import sys
 
 from raytune_hpo._summary import print_errors, print_front, summary
-from raytune_hpo.errors import HPOError, Interrupted
+from raytune_hpo.errors import ConfigError, HPOError, Interrupted
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -104,10 +104,28 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """The run table (the default, or with --format/--output), and whatever else is asked for:
+    an Optuna study, DVC's params and metrics files; each file written printed on its line."""
     from raytune_hpo.results import load
     from raytune_hpo.tracking._export import export_table
 
-    print(export_table(load(args.directory), args.format, args.output))
+    results = load(args.directory)
+    written = []
+    if args.params or args.metrics:
+        from raytune_hpo.tracking._dvc import write_params_metrics
+
+        written += write_params_metrics(results, args.params, args.metrics, args.trial)
+    elif args.trial:
+        raise ConfigError("--trial: picks the trial --params and --metrics write; give one of them")
+    if args.optuna:
+        from raytune_hpo.tracking._optuna_study import export_study
+
+        written.append(export_study(results, args.optuna, args.study))
+    elif args.study:
+        raise ConfigError("--study: names the study --optuna writes; give --optuna JOURNAL")
+    if not written or args.format or args.output:
+        written.append(export_table(results, args.format or "csv", args.output))
+    print("\n".join(written))
     return 0
 
 
@@ -303,10 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_report)
 
-    export = commands.add_parser("export", help="the run table (a row per trial, best first) as a file")
+    export = commands.add_parser(
+        "export", help="the run table as a file; an Optuna study; DVC's params and metrics of the best trial"
+    )
     export.add_argument("directory", metavar="DIR")
-    export.add_argument("--format", default="csv", help="csv (default) or parquet")
-    export.add_argument("--output", metavar="FILE", help="default: DIR/run_table.<format>")
+    export.add_argument("--format", help="of the run table (a row per trial, best first): csv (default) or parquet")
+    export.add_argument("--output", metavar="FILE", help="of the run table; default: DIR/run_table.<format>")
+    export.add_argument("--optuna", metavar="JOURNAL", help="the experiment as an Optuna study in this journal file")
+    export.add_argument("--study", metavar="NAME", help="the Optuna study's name; default: the experiment's")
+    export.add_argument("--params", metavar="FILE", help="the best configuration, for dvc params diff (.yaml, .json)")
+    export.add_argument("--metrics", metavar="FILE", help="its metrics, for dvc metrics show (.json, .yaml)")
+    export.add_argument("--trial", metavar="ID", help="export this trial's instead of the best (several objectives)")
     export.set_defaults(handler=_export)
 
     submit = commands.add_parser("slurm", help="run an experiment file as a SLURM job on a multi-node Ray cluster")

@@ -195,23 +195,27 @@ class DefineByRun:
 
 
 def to_optuna(space: Space, searcher: str = "optuna", extra: str = "optuna") -> dict:
-    """A flat dict of Optuna distributions, one per parameter, keyed by path; a grid or a
-    Ray-sampled domain is refused naming ``searcher``."""
-    dist = require("optuna", extra, f"searcher {searcher!r}").distributions
+    """A flat dict of Optuna distributions, one per parameter, keyed by path (a choice's
+    choices are its options' indices); a grid or a Ray-sampled domain is refused naming
+    ``searcher``."""
+    require("optuna", extra, f"searcher {searcher!r}")
+    return {name: optuna_distribution(p) for name, p in space.searchable(searcher).items()}
 
-    def distribution(p: Param):
-        if isinstance(p, Choice):
-            return dist.CategoricalDistribution(list(range(len(p.options))))
-        if isinstance(p, Integer):
-            # Optuna takes no step on a log scale; Space.complete applies q in that case.
-            int_step = 1 if p.log else (p.q or 1)
-            return dist.IntDistribution(p.low, p.high - 1, log=p.log, step=int_step)
-        # searchable() refused grids and Ray domains, so what is left is a Float
-        assert isinstance(p, Float)
-        step = p.q if (p.q and not p.log) else None
-        high = p.high
-        if step is not None:  # Optuna wants high on the grid low + k*step
-            high = p.low + math.floor((p.high - p.low) / step + 1e-9) * step
-        return dist.FloatDistribution(p.low, high, log=p.log, step=step)
 
-    return {name: distribution(p) for name, p in space.searchable(searcher).items()}
+def optuna_distribution(p: Param, choices: Sequence[Any] | None = None):
+    """Optuna's distribution of a number parameter, or of a choice over ``choices`` (default:
+    its options' indices)."""
+    from optuna import distributions as dist
+
+    if isinstance(p, Choice):
+        return dist.CategoricalDistribution(list(choices) if choices is not None else list(range(len(p.options))))
+    if isinstance(p, Integer):
+        # Optuna takes no step on a log scale; Space.complete applies q in that case.
+        int_step = 1 if p.log else (p.q or 1)
+        return dist.IntDistribution(p.low, p.high - 1, log=p.log, step=int_step)
+    assert isinstance(p, Float)  # searchable() refused grids and Ray domains
+    step = p.q if (p.q and not p.log) else None
+    high = p.high
+    if step is not None:  # Optuna wants high on the grid low + k*step
+        high = p.low + math.floor((p.high - p.low) / step + 1e-9) * step
+    return dist.FloatDistribution(p.low, high, log=p.log, step=step)
