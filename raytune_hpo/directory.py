@@ -45,6 +45,7 @@ each whole file is written under a temporary name and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -85,12 +86,17 @@ def replace_file(path: str, data: bytes, sync: bool = True) -> None:
     (unless ``sync`` is false), then renamed over it. A crash leaves the old file or the new
     one, never a part of either."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if sync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):  # no temporary file left where it could not be written
+            os.remove(tmp)
+        raise
 
 
 def write_meta(path: str, meta: Mapping[str, Any]) -> None:

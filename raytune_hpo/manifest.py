@@ -4,6 +4,12 @@ It records what is needed to run the experiment again and to trust its results: 
 experiment file (when it came from one), the git commit of the working directory with a dirty
 flag, the versions of Python and of every library that shapes the search, the host, the seed,
 and when it started and ended (each session, for a resumed experiment).
+
+Inside a DVC repository, ``dvc`` records the data versions beside the commit: the hashes of its
+``.dvc`` files and ``dvc.lock``, and whether the workspace differs from them (``dvc status``;
+:mod:`raytune_hpo.tracking._dvc`), since git's dirty flag cannot see the data DVC keeps out of
+git; None elsewhere. ``git`` and ``dvc`` are those of the start; each resumed session records
+its own (with its working directory), since code and data may change between sessions.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from raytune_hpo.directory import MANIFEST_FILE, replace_file
+from raytune_hpo.tracking._dvc import dvc_state
 
 LIBRARIES = (
     "raytune-hpo",
@@ -82,6 +89,7 @@ def write_manifest(
         "command": sys.argv,
         "working_directory": os.getcwd(),
         "git": git_state(os.getcwd()),
+        "dvc": dvc_state(os.getcwd()),
         "versions": versions(),
         "host": socket.gethostname(),
         "seed": seed,
@@ -91,10 +99,21 @@ def write_manifest(
 
 
 def start_session(path: str) -> None:
-    """A resumed experiment: another session starts now."""
+    """A resumed experiment: another session starts now, from this working directory, with this
+    code and data."""
     manifest = read_manifest(path)
     if manifest is not None:
-        manifest["sessions"].append({"started": _now(), "ended": None, "host": socket.gethostname()})
+        cwd = os.getcwd()
+        manifest["sessions"].append(
+            {
+                "started": _now(),
+                "ended": None,
+                "host": socket.gethostname(),
+                "working_directory": cwd,
+                "git": git_state(cwd),
+                "dvc": dvc_state(cwd),
+            }
+        )
         _write(path, manifest)
 
 

@@ -82,7 +82,18 @@ TRACKERS: dict[str, Tracker] = {
         ),
         Tracker(
             "optuna",
-            OptionTable([Option("journal", str, default=REQUIRED, check=_path, help="the journal file to write, e.g. 'study.log'"), Option("study", str)]),
+            OptionTable(
+                [
+                    Option(
+                        "journal",
+                        str,
+                        default=REQUIRED,
+                        check=_path,
+                        help="the journal file to write, e.g. 'study.log'",
+                    ),
+                    Option("study", str),
+                ]
+            ),
             "optuna",
             "dashboard",
             "raytune_hpo.tracking._optuna_study:OptunaStudyLog",
