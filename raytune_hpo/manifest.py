@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from raytune_hpo.directory import MANIFEST_FILE, replace_file
-from raytune_hpo.tracking._dvc import dvc_state
 
 LIBRARIES = (
     "raytune-hpo",
@@ -62,6 +61,13 @@ def git_state(directory: str) -> dict | None:
         return None
 
 
+def code_and_data(directory: str) -> dict[str, Any]:
+    """The working directory, its git state, and its DVC state (the data versions)."""
+    from raytune_hpo.tracking._dvc import dvc_state  # not at import: the tracking package imports Ray
+
+    return {"working_directory": directory, "git": git_state(directory), "dvc": dvc_state(directory)}
+
+
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for name in LIBRARIES:
@@ -87,9 +93,7 @@ def write_manifest(
         "objectives": dict(objectives),
         "warm_start": dict(warm_start) if warm_start is not None else None,
         "command": sys.argv,
-        "working_directory": os.getcwd(),
-        "git": git_state(os.getcwd()),
-        "dvc": dvc_state(os.getcwd()),
+        **code_and_data(os.getcwd()),
         "versions": versions(),
         "host": socket.gethostname(),
         "seed": seed,
@@ -103,16 +107,8 @@ def start_session(path: str) -> None:
     code and data."""
     manifest = read_manifest(path)
     if manifest is not None:
-        cwd = os.getcwd()
         manifest["sessions"].append(
-            {
-                "started": _now(),
-                "ended": None,
-                "host": socket.gethostname(),
-                "working_directory": cwd,
-                "git": git_state(cwd),
-                "dvc": dvc_state(cwd),
-            }
+            {"started": _now(), "ended": None, "host": socket.gethostname(), **code_and_data(os.getcwd())}
         )
         _write(path, manifest)
 
