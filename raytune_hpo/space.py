@@ -682,6 +682,26 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def dotted(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration as the trackers show it: one level, nested keys joined with ``.``
+    (``opt.lr``), an empty dict kept as a value.
+
+    >>> dotted({"opt": {"lr": 0.1, "extra": {}}, "layers": [8, 8]})
+    {'opt.lr': 0.1, 'opt.extra': {}, 'layers': [8, 8]}
+    """
+    values: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, Mapping) and value:
+                walk(value, f"{prefix}{key}.")
+            else:
+                values[f"{prefix}{key}"] = value
+
+    walk(config, "")
+    return values
+
+
 def _get(config: Mapping, keys: list[str]) -> Any:
     for key in keys:
         if not isinstance(config, Mapping) or key not in config:

@@ -195,6 +195,32 @@ def slow(config):
 """
 
 
+# A driver of SLOW's trainable: argv storage, name, trials, tracking (JSON); 2 trials at once.
+# Stopped by Ctrl-C, it saves its state and exits with 130.
+TRACKED_SCRIPT = SLOW + """
+import json
+try:
+    hpo.run(slow, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=int(sys.argv[3]), max_concurrent=2, seed=0,
+            storage=sys.argv[1], name=sys.argv[2], verbose=0, tracking=json.loads(sys.argv[4]))
+except hpo.Interrupted:
+    sys.exit(130)
+"""
+
+
+def start_tracked_script(folder, storage: str, name: str, trials: int, tracking: dict, ray_address: str):
+    """TRACKED_SCRIPT's driver, in a subprocess joined to the test's Ray; its output piped."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path = folder / "tracked.py"
+    path.write_text(TRACKED_SCRIPT)
+    return subprocess.Popen([sys.executable, str(path), storage, name, str(trials), json.dumps(tracking)], cwd=folder,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "RAY_ADDRESS": ray_address})
+
+
 # ------------------------------------------------------------------ experiment files, the CLI
 
 # A valid experiment file's fields, for the trainable ``bowl:train`` of BOWL.

@@ -223,13 +223,15 @@ def test_a_python_tag_is_refused_in_one_line_and_builds_nothing(folder):
 
 
 def test_no_secret_in_the_environment_reaches_the_experiment_directory(folder):
-    """Ray's cluster token and MLflow's credentials, in the environment of the whole run (its own
-    Ray cluster, token-authenticated), appear in no file of the experiment nor in its output."""
+    """Ray's cluster token, MLflow's credentials and W&B's API key, in the environment of the whole
+    run (its own Ray cluster, token-authenticated), appear in no file of the experiment (W&B's
+    offline runs in its wandb/ folder included) nor in its output."""
     import secrets
 
     found = {"RAY_AUTH_TOKEN": secrets.token_hex(16), "MLFLOW_TRACKING_PASSWORD": f"pw-{secrets.token_hex(8)}",
-             "MLFLOW_TRACKING_TOKEN": f"tok-{secrets.token_hex(8)}"}
-    tracking = {"mlflow": {"tracking_uri": f"sqlite:///{folder}/mlflow.db", "experiment": "secrets"}}
+             "MLFLOW_TRACKING_TOKEN": f"tok-{secrets.token_hex(8)}", "WANDB_API_KEY": secrets.token_hex(20)}
+    tracking = {"mlflow": {"tracking_uri": f"sqlite:///{folder}/mlflow.db", "experiment": "secrets"},
+                "wandb": {"mode": "offline"}}
     path = write(folder, with_(name="secret", num_samples=2, tracking=tracking))
     env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, **found, "RAY_AUTH_MODE": "token"}
     done = subprocess.run([sys.executable, "-m", "raytune_hpo.cli", "run", path], capture_output=True, text=True,
@@ -238,6 +240,7 @@ def test_no_secret_in_the_environment_reaches_the_experiment_directory(folder):
     experiment = folder / "runs" / "secret"
     files = [p for p in experiment.rglob("*") if p.is_file()]
     assert {"manifest.json", "experiment.yaml", "report.html", "hpo.json", "tuner.pkl"} <= {p.name for p in files}
+    assert len([p for p in files if p.suffix == ".wandb"]) == 2  # W&B's runs are there to be searched
     for name, secret in found.items():
         assert secret not in done.stdout + done.stderr, name
         assert not [str(p) for p in files if secret.encode() in p.read_bytes()], name

@@ -45,7 +45,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_real
 from raytune_hpo.results import is_metric
-from raytune_hpo.space import flatten
+from raytune_hpo.space import dotted, flatten
 
 HParamValue = bool | float | str
 
@@ -115,23 +115,15 @@ def hparam_values(config: Mapping[str, Any]) -> dict[str, HParamValue]:
     floats, bools and strings as they are, anything else (a list, ``None``, an empty dict, an
     object) as its ``str``."""
     values: dict[str, HParamValue] = {}
-
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, Mapping) and value:
-                walk(value, name + ".")
-                continue
-            if isinstance(value, np.generic):
-                value = value.item()
-            if isinstance(value, (bool, str)):
-                values[name] = value
-            elif isinstance(value, numbers.Real):
-                values[name] = float(value)
-            else:
-                values[name] = str(value)
-
-    walk(config, "")
+    for name, value in dotted(config).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, (bool, str)):
+            values[name] = value
+        elif isinstance(value, numbers.Real):
+            values[name] = float(value)
+        else:
+            values[name] = str(value)
     return values
 
 

@@ -71,7 +71,8 @@ TRACKERS: dict[str, Tracker] = {
                 [
                     Option("project", str),
                     Option("entity", str),
-                    Option("mode", str, default="online", choices=("online", "offline", "disabled")),
+                    # None: W&B's WANDB_MODE (cluster jobs often export it), else online
+                    Option("mode", str, choices=("online", "offline", "disabled")),
                     Option("group", str),
                 ]
             ),

@@ -19,7 +19,7 @@ import pytest
 
 import raytune_hpo as hpo
 from raytune_hpo.tracking._optuna_study import export_study
-from tests.helpers import wait_for_ended
+from tests.helpers import start_tracked_script, wait_for_ended
 
 
 def branchy(config):
@@ -161,30 +161,10 @@ def test_several_objectives_and_constraints_give_the_pareto_front(ray_cluster, s
     assert vis.plot_pareto_front(study, constraints_func=None).data
 
 
-INTERRUPTED_SCRIPT = """
-import sys, time
-import raytune_hpo as hpo
-
-def slow(config):
-    state = hpo.load_checkpoint()
-    for epoch in range(0 if state is None else state["epoch"] + 1, 3):
-        time.sleep(0.3)
-        hpo.report(loss=config["x"] + 1 / (epoch + 1), checkpoint={"epoch": epoch})
-
-try:
-    hpo.run(slow, {"x": hpo.uniform(0, 1)}, metric="loss", num_samples=6, max_concurrent=2, seed=0,
-            storage=sys.argv[1], name="resumed", verbose=0, tracking={"optuna": {"journal": sys.argv[2]}})
-except hpo.Interrupted:
-    sys.exit(130)
-"""
-
-
 def test_a_resumed_trial_goes_on_in_the_same_optuna_trial(ray_cluster, storage, tmp_path):
-    script, journal = tmp_path / "interrupted.py", str(tmp_path / "live.log")
-    script.write_text(INTERRUPTED_SCRIPT)
+    journal = str(tmp_path / "live.log")
     path = os.path.join(storage, "resumed")
-    driver = subprocess.Popen([sys.executable, str(script), storage, journal], cwd=tmp_path,
-                              env={**os.environ, "RAY_ADDRESS": ray_cluster})
+    driver = start_tracked_script(tmp_path, storage, "resumed", 6, {"optuna": {"journal": journal}}, ray_cluster)
     wait_for_ended(path, 2)
     driver.send_signal(signal.SIGINT)
     assert driver.wait(timeout=120) == 130
