@@ -52,6 +52,7 @@ class Tracker:
     extra: str  # the extra of raytune-hpo that installs it
     callback: str
     credentials: str = ""  # where the tool's own credentials go, said to whoever gives them as an option
+    ready: str = ""  # "module:function" of the checked options: what can only be checked with the library
 
 
 TRACKERS: dict[str, Tracker] = {
@@ -80,6 +81,7 @@ TRACKERS: dict[str, Tracker] = {
             "wandb",
             "raytune_hpo.tracking._wandb:WandbLog",
             "W&B reads the key from WANDB_API_KEY or from `wandb login`",
+            "raytune_hpo.tracking._wandb:check_credentials",
         ),
         Tracker(
             "optuna",
@@ -131,6 +133,9 @@ def check_tracking(field: str, value: Any) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{where}.{missing[0].name}: required: {missing[0].help}")
         checked[name] = tracker.options.check(options, field=where, owner=f"tracker {name!r}")
         require(tracker.module, tracker.extra, f"{where}")
+        if tracker.ready:
+            module, function = tracker.ready.split(":")
+            getattr(importlib.import_module(module), function)(checked[name])
     return checked
 
 

@@ -25,7 +25,7 @@ through every pause and restart (PBT, retries).
 W&B writes under the experiment's directory, in ``wandb/``; with ``mode: offline`` each
 session of a run is a folder ``wandb/offline-run-<time>-<run id>`` that ``wandb sync`` uploads
 later, the sessions of one run in order, into that run. ``mode`` online needs W&B credentials
-on the driver's machine, checked before the first trial; offline needs none.
+on the driver's machine, checked when the experiment is planned, before anything is written; offline needs none.
 
 W&B is kept from the host program's global state as far as it allows: runs are objects
 (``reinit="create_new"``, never ``wandb.run``), console capture and system metrics are off
@@ -96,9 +96,7 @@ class WandbLog(Callback):
         self._identity = f"{meta['name']}\0{meta.get('created') or self.path}"
         self.project = project or self.experiment_name
         self.entity = entity
-        # None: W&B's own choice, its WANDB_MODE (often exported in cluster jobs), else online.
-        mode = mode or os.environ.get("WANDB_MODE") or "online"
-        self.mode = "offline" if mode == "dryrun" else mode  # W&B's old name for offline
+        self.mode = resolved_mode(mode)
         self.group = group or self.experiment_name
         self._runs: dict[str, _Open] = {}
 
@@ -111,13 +109,8 @@ class WandbLog(Callback):
         return hashlib.sha256(f"{self._identity}\0{trial_id}".encode()).hexdigest()[:16]
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
-        # Before any trial: online without credentials, W&B would refuse the first trial's run
-        # (or prompt for a key in the middle of the experiment).
-        if self.mode == "online" and not _logged_in():
-            raise ConfigError(
-                "tracking.wandb: no W&B API key on this machine; log in once with `wandb login` "
-                "(or set WANDB_API_KEY), or use mode: offline and `wandb sync` the runs later"
-            )
+        # Checked when the experiment was planned; again here, for a resume on another machine.
+        check_credentials({"mode": self.mode})
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         opened = self._runs.get(trial.trial_id)
@@ -238,6 +231,23 @@ def _host_state_kept() -> Iterator[None]:
             os.environ.pop(_SERVICE_VARIABLE, None)
         else:
             os.environ[_SERVICE_VARIABLE] = service
+
+
+def resolved_mode(mode: str | None) -> str:
+    """``mode``, or where None W&B's own choice: its WANDB_MODE (often exported in cluster
+    jobs), else online."""
+    mode = mode or os.environ.get("WANDB_MODE") or "online"
+    return "offline" if mode == "dryrun" else mode  # W&B's old name for offline
+
+
+def check_credentials(options: Mapping[str, Any]) -> None:
+    """Online, W&B would refuse the first trial's run without credentials (or prompt for a key
+    in the middle of the experiment): refused before anything is written."""
+    if resolved_mode(options.get("mode")) == "online" and not _logged_in():
+        raise ConfigError(
+            "tracking.wandb: no W&B API key on this machine; log in once with `wandb login` "
+            "(or set WANDB_API_KEY), or use mode: offline and `wandb sync` the runs later"
+        )
 
 
 def _logged_in() -> bool:
