@@ -11,11 +11,12 @@ from raytune_hpo._options import refuse_unknown
 from raytune_hpo.errors import ConfigError
 
 
-def call_factory(factory: str, request: Any):
-    """Call ``"module:function"`` with ``request``, importing the module only now: a searcher's
-    or scheduler's library is loaded when it is used, not when raytune_hpo is imported."""
+def call_factory(factory: str, *args: Any, **kwargs: Any):
+    """Call ``"module:function"`` (or a class) with ``args``, importing the module only now: a
+    searcher's, scheduler's or tracker's library is loaded when it is used, not when
+    raytune_hpo is imported."""
     module, function = factory.split(":")
-    return getattr(importlib.import_module(module), function)(request)
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)
 
 
 def lookup(registry: Mapping[str, Any], field: str, name: Any):

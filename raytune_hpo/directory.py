@@ -229,6 +229,12 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def as_json(value: Any) -> Any:
+    """``value`` as the experiment's files hold it, read back: JSON's types, numpy's values as
+    numbers and lists, anything else as its ``str`` (:func:`jsonable`)."""
+    return json.loads(json.dumps(value, default=jsonable))
+
+
 class ResultFile:
     """A trial's ``result.json``: every report, one JSON line each, appended in the trial's
     directory in the experiment's storage. A trial restarted from a checkpoint (a retry, a

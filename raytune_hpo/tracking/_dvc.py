@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from raytune_hpo.directory import jsonable, replace_file
+from raytune_hpo.directory import as_json, replace_file
 from raytune_hpo.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ def write_params_metrics(
     }
     written = []
     for field, path in targets:
-        text = _dump(_plain(contents[field]), os.path.splitext(path)[1].lower())
+        text = _dump(as_json(contents[field]), os.path.splitext(path)[1].lower())
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             replace_file(path, text.encode("utf-8"), sync=False)
@@ -335,11 +335,6 @@ def _metrics(trial: Trial, report: Mapping[str, Any]) -> dict[str, Any]:
         "training_iteration": report.get("training_iteration"),
         **{k: v for k, v in report.items() if is_metric(k, v)},
     }
-
-
-def _plain(value: Any) -> Any:
-    """Plain YAML/JSON values, as the experiment's files hold them (:func:`~raytune_hpo.directory.jsonable`)."""
-    return json.loads(json.dumps(value, default=jsonable))
 
 
 def _dump(data: Any, suffix: str) -> str:

@@ -22,13 +22,12 @@ that they never reach ``hpo.json``, the manifest or the logs.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from raytune_hpo._library import require
+from raytune_hpo._library import call_factory, require
 from raytune_hpo._options import REQUIRED, Option, OptionTable
 from raytune_hpo.errors import ConfigError
 
@@ -134,8 +133,7 @@ def check_tracking(field: str, value: Any) -> dict[str, dict[str, Any]]:
         checked[name] = tracker.options.check(options, field=where, owner=f"tracker {name!r}")
         require(tracker.module, tracker.extra, f"{where}")
         if tracker.ready:
-            module, function = tracker.ready.split(":")
-            getattr(importlib.import_module(module), function)(checked[name])
+            call_factory(tracker.ready, checked[name])
     return checked
 
 
@@ -145,8 +143,7 @@ def _secret(key: Any) -> bool:
 
 def tracking_callbacks(path: str, meta: Mapping[str, Any]) -> list:
     """The callbacks of the trackers ``hpo.json`` names, for a run or a resume."""
-    callbacks = []
-    for name, options in (meta.get("tracking") or {}).items():
-        module, cls = TRACKERS[name].callback.split(":")
-        callbacks.append(getattr(importlib.import_module(module), cls)(path, meta, **options))
-    return callbacks
+    return [
+        call_factory(TRACKERS[name].callback, path, meta, **options)
+        for name, options in (meta.get("tracking") or {}).items()
+    ]

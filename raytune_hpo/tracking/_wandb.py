@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import numbers
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -56,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from raytune_hpo.directory import read_results
+from raytune_hpo.directory import as_json, read_results
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.space import dotted
 from raytune_hpo.tracking._tensorboard import metric_values  # nested ones joined with '/', as W&B groups charts
@@ -196,24 +195,11 @@ class WandbLog(Callback):
 
 
 def config_values(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The configuration as a W&B config: nested keys dotted (``opt.lr``); numbers, strings,
-    bools and ``None`` as they are, lists of them too; an empty dict as itself; anything else
-    (an object) as its ``str``."""
-    return {name: _plain(value) for name, value in dotted(config).items()}
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping) and not value:
-        return {}
-    return str(value)
+    """The configuration as a W&B config: nested keys dotted (``opt.lr``), values as the
+    experiment's files hold them (:func:`~raytune_hpo.directory.as_json`: numbers, strings,
+    bools, ``None``, lists and an empty dict as they are, numpy's as numbers, any other object
+    as its ``str``)."""
+    return {name: as_json(value) for name, value in dotted(config).items()}
 
 
 @contextlib.contextmanager

@@ -19,10 +19,11 @@ import pytest
 import yaml
 
 import raytune_hpo as hpo
+from raytune_hpo.directory import as_json
 from raytune_hpo.errors import ConfigError
 from raytune_hpo.manifest import read_manifest, start_session, write_manifest
 from raytune_hpo.tracking import _dvc
-from raytune_hpo.tracking._dvc import _plain, dvc_state, write_params_metrics
+from raytune_hpo.tracking._dvc import dvc_state, write_params_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {
@@ -254,8 +255,8 @@ def test_every_format_holds_the_configuration(single, tmp_path):
     # plain values: numpy's as numbers, tuples as lists, anything else as its text
     values = {"a": np.float32(0.5), "b": (np.int64(3), "x"), 1: {"c": np.array([1, 2])}, "d": ValueError("e"),
               "f": None, "g": np.bool_(True)}
-    assert _plain(values) == {"a": 0.5, "b": [3, "x"], "1": {"c": [1, 2]}, "d": "e", "f": None, "g": True}
-    assert [type(v) for v in _plain(values).values()] == [float, list, dict, str, type(None), bool]
+    assert as_json(values) == {"a": 0.5, "b": [3, "x"], "1": {"c": [1, 2]}, "d": "e", "f": None, "g": True}
+    assert [type(v) for v in as_json(values).values()] == [float, list, dict, str, type(None), bool]
     tricky = {"top": 1.5e-5, "nan": float("nan")}
     assert json.loads(_dvc._dump(tricky, ".json"))["nan"] is None  # JSON has no NaN
 
