@@ -391,6 +391,18 @@ class Space:
         reason = walk(self.spec, config, ())
         return reason if reason else values
 
+    def values_found(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """For a configuration :meth:`values_of` cannot map whole: each parameter's raw value
+        (as :meth:`values_of` gives it) where ``config`` holds one of its values at the
+        parameter's own path (branches are not followed)."""
+        flat = flatten(config)
+        found = {}
+        for name, param in self.params.items():
+            raw = _raw(param, flat[name]) if name in flat else _ABSENT
+            if raw is not _ABSENT:
+                found[name] = raw
+        return found
+
     def project(self, config: Mapping[str, Any]) -> dict:
         """``config`` with every value moved into its parameter's domain (clipped, rounded,
         cast). PBT's perturbations multiply values by a factor; this keeps them legal."""

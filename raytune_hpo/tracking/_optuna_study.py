@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,9 +56,9 @@ from ray.tune import Callback
 from raytune_hpo._library import require
 from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_number
-from raytune_hpo.directory import jsonable, read_results
+from raytune_hpo.directory import as_json, read_results
 from raytune_hpo.errors import ConfigError
-from raytune_hpo.space import Choice, Float, Grid, Integer, Space, display, flatten
+from raytune_hpo.space import Choice, Float, Grid, Integer, Space, display
 from raytune_hpo.tracking._parameters import label, parameters
 
 if TYPE_CHECKING:
@@ -225,31 +224,21 @@ class StudyParams:
         if self.space is None:
             return {}
         raw = self.space.values_of(config)
-        if isinstance(raw, str):  # not wholly a configuration of this space
-            flat = flatten(config)
-            raw = {path: flat[path] for path in self.space.params if path in flat and path not in self._choices}
-            for path in self._choices.keys() & flat.keys():
-                options = self._options(path)
-                raw.update({path: options.index(flat[path])} if flat[path] in options else {})
+        if isinstance(raw, str):  # not wholly a configuration of this space: its parameters one by one
+            raw = self.space.values_found(config)
         params = {}
         for path, value in raw.items():
             name = display(path)
             distribution = self.distributions.get(name)
             if distribution is None:
                 continue
-            if path in self._choices:
-                value = self._choices[path][
-                    value if isinstance(self.space.params[path], Choice) else self._options(path).index(value)
-                ]
+            if path in self._choices:  # a choice's option index, a grid's value: Optuna's choice
+                p = self.space.params[path]
+                value = self._choices[path][value if isinstance(p, Choice) else list(cast(Grid, p).values).index(value)]
             with contextlib.suppress(ValueError, TypeError):
                 if distribution._contains(distribution.to_internal_repr(value)):
                     params[name] = value
         return params
-
-    def _options(self, path: str) -> list:
-        assert self.space is not None
-        p = self.space.params[path]
-        return list(p.options if isinstance(p, Choice) else cast(Grid, p).values)
 
 
 def outcome(
@@ -299,7 +288,7 @@ def _frozen_trial(
         values=values,
         params=params,
         distributions={name: space.distributions[name] for name in params},
-        user_attrs={TRIAL_ATTR: trial_id, "config": json.loads(json.dumps(config, default=jsonable))},
+        user_attrs={TRIAL_ATTR: trial_id, "config": as_json(config)},
         intermediate_values=intermediate,
         constraints=constraints or None,
     )

@@ -218,3 +218,16 @@ def test_optuna_dashboard_serves_the_exported_study(asha_experiment):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_configuration_the_space_cannot_map_whole_gives_its_parameters_one_by_one():
+    """A trial whose configuration misses a parameter (an older conditional experiment read
+    through an inferred space, say): each parameter it has is still an Optuna parameter, a
+    grid's and a choice's value by its label."""
+    from raytune_hpo.space import Space
+    from raytune_hpo.tracking._optuna_study import StudyParams
+
+    params = StudyParams(Space({"seed": hpo.grid([0, 7]), "act": hpo.choice(["relu", [8, 8]]),
+                                "lr": hpo.loguniform(1e-3, 1.0), "gone": hpo.uniform(0, 1)}))
+    assert params.of({"seed": 7, "act": [8, 8], "lr": 0.01}) == {"seed": 7, "act": "[8, 8]", "lr": 0.01}
+    assert params.of({"seed": 3, "act": "tanh", "lr": 5.0}) == {}  # none of them the space's
