@@ -27,12 +27,14 @@ def lookup(registry: Mapping[str, Any], field: str, name: Any):
         raise ConfigError(f"{field}: unknown name {name!r}; choose one of {', '.join(registry)}") from None
 
 
-def require(module: str, extra: str, user: str):
-    """Import ``module``, or say in one line that ``user`` needs it and which extra brings it."""
+def require(module: str, extra: str, user: str, install: str | None = None):
+    """Import ``module``, or say in one line that ``user`` needs it and which extra brings it
+    (or, for a package no extra can bring, the command that installs it: ``install``)."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"{user} needs the {module} package: pip install 'raytune-hpo[{extra}]'") from None
+        how = install or f"pip install 'raytune-hpo[{extra}]'"
+        raise ConfigError(f"{user} needs the {module} package: {how}") from None
 
 
 def library_options(

@@ -383,23 +383,25 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--trials", type=_positive_int, default=500)
     quality = kinds.add_parser(
         "optimizers",
-        help="searcher x scheduler pairings on multi-fidelity problems: budget to "
-        "reach random search's best, final regret",
+        help="searcher x scheduler pairings and the reference implementations (hpbandster's BOHB, the dehb "
+        "package, plain Optuna, plain Ray BOHB) on multi-fidelity problems: budget to reach random search's "
+        "median final incumbent, speed-up, final regret, Mann-Whitney p-values",
     )
     quality.add_argument(
         "--problems",
         nargs="+",
         metavar="PROBLEM",
         help="branin, hartmann6, counting_ones, digits (the default: all four); with two objectives, "
-        "scored by hypervolume against random search's median over seeds 100-109: branin_currin, digits_size",
+        "scored by hypervolume: branin_currin, digits_size",
     )
     quality.add_argument(
         "--pairings",
         nargs="+",
         metavar="PAIRING",
-        help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, "
-        "cmaes, bohb, dehb, ray-bohb; also evolution, pso, random+sha, tpe+hyperband, nsga2, nsga2+asha; "
-        "on problems with two objectives the default is random, random+asha, nsga2, nsga2+asha",
+        help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, cmaes, bohb, dehb, "
+        "optuna+asha, optuna+hyperband, ray-bohb, hpbandster-bohb, dehb-package, optuna-plain; also evolution, "
+        "pso, optuna, random+sha, tpe+hyperband, nsga2, nsga2+asha; on problems with two objectives the "
+        "default is random, random+asha, nsga2, nsga2+asha",
     )
     quality.add_argument(
         "--out",
@@ -414,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--problems", nargs="+", metavar="PROBLEM", help="default: branin, hartmann6")
     warm.add_argument("--pairings", nargs="+", metavar="PAIRING", help="default: tpe")
-    for command in (quality, warm):  # runs of the optimiser benchmark, both
-        command.add_argument("--seeds", type=_positive_int, default=10, help="seeds per pairing (default 10)")
+    for command, seeds in ((quality, 20), (warm, 10)):  # runs of the optimiser benchmark, both
+        command.add_argument("--seeds", type=_positive_int, default=seeds, help=f"seeds per pairing (default {seeds})")
         command.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST..FIRST+SEEDS-1 (default 0)")
         command.add_argument(
             "--budget",

@@ -37,14 +37,19 @@ class TrialDone(Exception):
 
 
 class LocalTrial:
-    """A trial run in this process, without Ray (``raytune-hpo rerun``): reports are kept in
-    ``reports``, the last checkpoint in ``checkpoint``; the report that reaches
-    ``max_iterations`` ends the trial (``report`` raises :class:`TrialDone`)."""
+    """A trial run in this process, without Ray (``raytune-hpo rerun``, the optimiser
+    benchmark's reference implementations): reports are kept in ``reports``, the last checkpoint
+    in ``checkpoint``; the report that reaches ``max_iterations`` ends the trial (``report``
+    raises :class:`TrialDone`). A trial that goes on from ``checkpoint``, saved after
+    ``done`` iterations, gets it from :func:`load_checkpoint` and numbers its reports from
+    ``done + 1``."""
 
-    def __init__(self, max_iterations: int | None = None) -> None:
+    def __init__(self, max_iterations: int | None = None, checkpoint: dict | None = None, done: int = 0) -> None:
         self.reports: list[dict] = []
-        self.checkpoint: dict | None = None
+        self.checkpoint = checkpoint
         self.max_iterations = max_iterations
+        self.resumed_from = checkpoint
+        self.done = done
 
     def __enter__(self) -> LocalTrial:
         global _local_trial
@@ -70,9 +75,10 @@ def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
     checkpoint dict that :func:`load_checkpoint` gives back to a retried, resumed or (PBT)
     exploiting trial."""
     if _local_trial is not None:
-        _local_trial.reports.append({**metrics, "training_iteration": len(_local_trial.reports) + 1})
+        iteration = _local_trial.done + len(_local_trial.reports) + 1
+        _local_trial.reports.append({**metrics, "training_iteration": iteration})
         _local_trial.checkpoint = dict(checkpoint) if checkpoint is not None else _local_trial.checkpoint
-        if _local_trial.max_iterations and len(_local_trial.reports) >= _local_trial.max_iterations:
+        if _local_trial.max_iterations and iteration >= _local_trial.max_iterations:
             raise TrialDone
         return
     if not _in_trial():
@@ -96,7 +102,9 @@ def report(checkpoint: Mapping[str, Any] | None = None, **metrics: Any) -> None:
 def load_checkpoint() -> dict | None:
     """The dict this trial saved last, or that PBT handed over from a better trial; None for a
     fresh trial."""
-    if _local_trial is not None or not _in_trial():
+    if _local_trial is not None:
+        return _local_trial.resumed_from
+    if not _in_trial():
         return None
     from ray import tune
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 
 import raytune_hpo as hpo
@@ -93,6 +94,24 @@ def test_outside_a_trial_report_does_nothing_and_there_is_no_checkpoint(monkeypa
         hpo.report(loss=1.0, checkpoint={"w": torch.ones(1)})
     assert local.reports == [{"loss": 1.0, "training_iteration": 1}] and set(local.checkpoint) == {"w"}
     assert hpo.load_checkpoint() is None and done == []
+
+
+def test_a_local_trial_goes_on_from_a_checkpoint_and_numbers_its_reports_from_there():
+    from raytune_hpo.trainable import LocalTrial, TrialDone
+
+    def count_to(config: dict) -> None:
+        state = hpo.load_checkpoint()
+        for t in range((state or {"t": 0})["t"] + 1, config["n"] + 1):
+            hpo.report(value=t, checkpoint={"t": t})
+
+    with LocalTrial(max_iterations=3) as first:
+        with pytest.raises(TrialDone):
+            count_to({"n": 9})
+    with LocalTrial(max_iterations=5, checkpoint=first.checkpoint, done=3) as then:
+        with pytest.raises(TrialDone):
+            count_to({"n": 9})
+    assert [r["value"] for r in first.reports + then.reports] == [1, 2, 3, 4, 5]
+    assert [r["training_iteration"] for r in then.reports] == [4, 5] and then.checkpoint == {"t": 5}
 
 
 def cached_build(config: dict) -> None:
