@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from raytune_hpo._options import refuse_unknown
@@ -35,6 +37,22 @@ def require(module: str, extra: str, user: str, install: str | None = None):
     except ImportError:
         how = install or f"pip install 'raytune-hpo[{extra}]'"
         raise ConfigError(f"{user} needs the {module} package: {how}") from None
+
+
+@contextlib.contextmanager
+def quiet_optuna(extra: str, user: str) -> Iterator[Any]:
+    """Optuna imported (or ``user`` told which extra brings it), its INFO lines ("A new study
+    created ...") and experimental-feature warnings held back, and its verbosity put back
+    afterwards (the host program's setting)."""
+    optuna = require("optuna", extra, user)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield optuna
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def library_options(

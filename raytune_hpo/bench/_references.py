@@ -164,14 +164,13 @@ def run_jobs(ledger: Ledger, start: Callable[[], Job], concurrency: int = CONCUR
 def run_optuna_plain(problem: Problem, seed: int, budget: int) -> Record:
     """Plain Optuna: ``TPESampler(seed=seed)`` with its defaults and ``HyperbandPruner``, its
     own study loop through ``ask``/``tell``, two trials at a time."""
-    import optuna
-
+    from raytune_hpo._library import quiet_optuna
     from raytune_hpo.searchers._optuna import optuna_distribution
 
     space = Space(problem.space)
     distributions = {name: optuna_distribution(p) for name, p in space.searchable("optuna").items()}
     ledger = Ledger(problem, budget)
-    with _optuna_quiet():
+    with quiet_optuna("optuna", "pairing 'optuna-plain'") as optuna:
         study = optuna.create_study(
             # HyperbandPruner puts a trial in a bracket by a hash of the study's name and the
             # trial's number: a name of the seed's keeps the run reproducible.
@@ -315,19 +314,6 @@ def _pyro_pickle():
 
 def _plain(config: dict) -> dict:
     return {name: value.item() if isinstance(value, np.generic) else value for name, value in config.items()}
-
-
-@contextlib.contextmanager
-def _optuna_quiet():
-    """Optuna's INFO line per trial held back, its verbosity put back after."""
-    import optuna
-
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(before)
 
 
 _DEHB_INSTALL = (

@@ -15,6 +15,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from raytune_hpo._library import quiet_optuna
 from raytune_hpo.tracking._parameters import Parameter, label
 
 MIN_TRIALS = 5
@@ -100,16 +101,12 @@ def _fanova(
         )
         for i in rows
     ]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line in the user's log
-    try:
+    with quiet_optuna("optuna", "parameter importance"):  # no "study created" line in the user's log
         study = optuna.create_study(direction="minimize" if mode == "min" else "maximize")
         study.add_trials(trials)
         scores = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=SEED)
         )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
     return "fANOVA (Optuna's FanovaImportanceEvaluator)", _largest_first(scores)
 
 

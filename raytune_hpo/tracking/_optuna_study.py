@@ -47,13 +47,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ray.tune import Callback
 
-from raytune_hpo._library import require
+from raytune_hpo._library import quiet_optuna
 from raytune_hpo._objectives import Objectives
 from raytune_hpo._options import is_number
 from raytune_hpo.directory import as_json, read_results
@@ -76,7 +75,7 @@ def export_study(results: Results, journal: str, study: str | None = None) -> st
     """Write ``results`` as the Optuna study ``study`` (default: the experiment's name) of the
     journal file ``journal``; return the file's path."""
     path = os.path.abspath(journal)
-    with _quiet_optuna() as optuna:
+    with quiet_optuna("dashboard", "the Optuna study export") as optuna:
         storage = _storage(path, "--optuna")
         name = study or results.name
         with contextlib.suppress(KeyError):  # none of that name yet
@@ -130,7 +129,7 @@ class OptunaStudyLog(Callback):
 
     def _connect(self) -> JournalStorage:
         if self._storage is None:
-            with _quiet_optuna():
+            with quiet_optuna("dashboard", "the Optuna study export"):
                 self._storage = _storage(self.journal, "tracking.optuna.journal")
                 try:
                     self._study_id = self._storage.get_study_id_from_name(self.study_name)
@@ -368,18 +367,3 @@ def _storage(path: str, field: str) -> JournalStorage:
         return JournalStorage(JournalFileBackend(path))
     except OSError as e:
         raise ConfigError(f"{field}: cannot write {path!r} ({e.strerror}); choose a writable path") from None
-
-
-@contextlib.contextmanager
-def _quiet_optuna() -> Iterator[Any]:
-    """Optuna imported, its INFO lines ("A new study created ...") and experimental-feature
-    warnings held back, and its verbosity as it was afterwards (the host program's setting)."""
-    optuna = require("optuna", "dashboard", "the Optuna study export")
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield optuna
-    finally:
-        optuna.logging.set_verbosity(before)
