@@ -141,6 +141,10 @@ class Row:
     def reached(self) -> int:
         return sum(f is not None for f in self.fractions)
 
+    def within(self, fraction: float) -> int:
+        """The seeds that reached the target within ``fraction`` of the budget."""
+        return sum(f is not None and f <= fraction for f in self.fractions)
+
 
 def summarise(runs: Sequence[Run], optima: dict[str, float | None], targets: Mapping[str, float]) -> list[Row]:
     """One row per (problem, pairing) of ``runs`` on a problem with a target: the fractions

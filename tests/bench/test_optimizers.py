@@ -69,6 +69,7 @@ def test_fraction_and_speed_up_are_the_budget_spent_to_reach_the_problems_one_ta
     assert rows["fast"].fractions == [0.05, 0.3] and rows["fast"].median_fraction == 0.175
     assert rows["fast"].speed_up == pytest.approx(1 / 0.175)  # random search's median budget: all of it
     assert rows["slow"].fractions == [0.5, None] and math.isinf(rows["slow"].median_fraction)
+    assert (rows["fast"].within(0.10), rows["fast"].within(0.30), rows["slow"].within(1.0)) == (1, 2, 1)
     assert rows["slow"].speed_up == 0
     assert rows["fast"].regrets == [2.0, 1.0] and rows["slow"].regrets == [2.5, 4.0]
     text = table(list(rows.values()), {"p": 3.0})
