@@ -361,3 +361,29 @@ def _several_objectives(max_t: int) -> dict[str, Problem]:
             reference=(math.log(10), math.log10(200_000)),
         ),
     }
+
+
+# -- how much a low fidelity tells --------------------------------------------------------------
+
+
+def shares_beating(problem: Problem, target: float, iterations: tuple[int, ...], configs: int, seed: int = 0):
+    """The share of ``configs`` random configurations (drawn uniformly from the problem's space,
+    ConfigSpace's sampler seeded with ``seed``) whose value after each of ``iterations`` is as
+    good as ``target`` (one objective, minimised): how likely a trial stopped there is to show
+    the target.
+
+    >>> shares_beating(problems()["hartmann6"], -3.0, (1, 27), configs=50)
+    {1: 0.0, 27: 0.0}
+    """
+    from raytune_hpo.searchers._bohb import to_configspace
+    from raytune_hpo.space import Space
+    from raytune_hpo.trainable import LocalTrial
+
+    space = Space(problem.space)
+    beating = dict.fromkeys(iterations, 0)
+    for sample in to_configspace(space, seed=seed).sample_configuration(configs):
+        with LocalTrial() as trial:
+            problem.trainable(space.complete(dict(sample)))
+        for t in iterations:
+            beating[t] += trial.reports[t - 1]["value"] <= target
+    return {t: n / configs for t, n in beating.items()}

@@ -149,3 +149,16 @@ def test_digits_size_reports_the_loss_and_the_networks_size():
     losses = [r["val_loss"] for r in reports]
     assert len(losses) == MAX_T and losses[-1] < losses[0] < math.log(10)
     assert SUITE["digits_size"].objectives == ("val_loss", "log10_params")
+
+
+def test_shares_beating_count_the_configurations_whose_value_at_each_iteration_reaches_the_target():
+    from raytune_hpo.bench.problems import shares_beating
+    from raytune_hpo.searchers._bohb import to_configspace
+    from raytune_hpo.space import Space
+
+    shares = shares_beating(SUITE["branin"], 5.0, (1, 9, MAX_T), configs=300, seed=4)
+    sample = to_configspace(Space(SUITE["branin"].space), seed=4).sample_configuration(300)
+    truth = sum(branin(c["x1"], c["x2"]) <= 5.0 for c in sample) / 300
+    assert shares[MAX_T] == truth > 0
+    # A low fidelity is never better than the truth: fewer configurations show the target there.
+    assert shares[1] <= shares[9] <= shares[MAX_T]
