@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from raytune_hpo.bench.problems import MAX_T, Problem
+from raytune_hpo.bench.problems import MAX_T, Problem, at_rung
 from raytune_hpo.space import Space
 
 CONCURRENCY = 2  # jobs at a time, as the harness runs ours
@@ -58,12 +58,6 @@ class Record:
 
 
 # -- evaluation in this process, charged as the harness charges ----------------------------------
-
-
-def _rungs(max_t: int) -> list[int]:
-    """The iterations where the problems save a checkpoint (η = 3 rungs below ``max_t``) and
-    ``max_t``: where an evaluation in this process may stop and go on later."""
-    return sorted({max_t // ETA**k for k in range(1, 10) if max_t // ETA**k >= 1} | {max_t})
 
 
 class Ledger:
@@ -88,13 +82,16 @@ class Ledger:
 
     def report(self, config: dict, iteration: int) -> dict:
         """The configuration's report at ``iteration`` (1, 2, ...), computed if it was not:
-        on from its last state, up to the next rung."""
+        on from its last state, up to the next iteration with a checkpoint."""
         from raytune_hpo.trainable import LocalTrial, TrialDone
 
         key = _key(config)
         made, state = self._curves.get(key, ([], None))
         if len(made) < iteration:
-            until = min(r for r in _rungs(max_t(config)) if r >= iteration)
+            # On to the next iteration the problem saves a checkpoint at (or its last): where
+            # this configuration can go on from later.
+            last = max_t(config)
+            until = next(t for t in range(iteration, last + 1) if t == last or at_rung(t, last))
             with LocalTrial(max_iterations=until, checkpoint=state, done=len(made)) as trial:
                 with contextlib.suppress(TrialDone):
                     self.problem.trainable(config)
@@ -224,7 +221,8 @@ def run_dehb_package(problem: Problem, seed: int, budget: int) -> Record:
 
         def job() -> Job:
             info = optimizer.ask()
-            config = space.complete(_plain(dict(info["config"])))  # a ConfigSpace Configuration
+            # A ConfigSpace Configuration; complete coerces its NumPy values to Python's.
+            config = space.complete(dict(info["config"]))
             fidelity = round(info["fidelity"])
             charged = 0
             for _ in ledger.continue_to(config, fidelity):
@@ -263,7 +261,7 @@ def run_hpbandster_bohb(problem: Problem, seed: int, budget: int) -> Record:
 
     run_id = f"hpo-bench-{os.getpid()}-{seed}"
     quiet = logging.getLogger("hpbandster-bench")
-    quiet.setLevel(logging.DEBUG if os.environ.get("HPB_DEBUG") else logging.ERROR)
+    quiet.setLevel(logging.ERROR)
     numpy_state = np.random.get_state()
     np.random.seed(seed % 2**32)
     with tempfile.TemporaryDirectory(prefix="hpo-hpbandster-") as directory, _pyro_pickle():
@@ -310,10 +308,6 @@ def _pyro_pickle():
     finally:
         Pyro4.config.SERIALIZER = serializer
         Pyro4.config.SERIALIZERS_ACCEPTED = accepted
-
-
-def _plain(config: dict) -> dict:
-    return {name: value.item() if isinstance(value, np.generic) else value for name, value in config.items()}
 
 
 _DEHB_INSTALL = (

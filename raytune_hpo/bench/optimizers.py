@@ -109,6 +109,7 @@ EXTRA_PAIRINGS: dict[str, tuple[str, str]] = {
     "nsga2": ("nsga2", "fifo"),
     "nsga2+asha": ("nsga2", "asha"),
 }
+ALL_PAIRINGS = {**PAIRINGS, **EXTRA_PAIRINGS}
 # The default on problems with several objectives.
 MULTI_OBJECTIVE_PAIRINGS = ("random", "random+asha", "nsga2", "nsga2+asha")
 
@@ -182,7 +183,7 @@ def _run_ours(
 ):
     import raytune_hpo as hpo
 
-    pair = {**PAIRINGS, **EXTRA_PAIRINGS, TARGET_POOL: PAIRINGS[ANCHOR]}[pairing]
+    pair = ALL_PAIRINGS[ANCHOR if pairing == TARGET_POOL else pairing]
     assert pair is not None  # the reference implementations are run apart
     searcher, scheduler = pair
     results = hpo.run(
@@ -296,7 +297,7 @@ def takes_several_objectives(pairing: str) -> bool:
     from raytune_hpo.schedulers._registry import REGISTRY as SCHEDULERS
     from raytune_hpo.searchers._registry import REGISTRY as SEARCHERS
 
-    pair = {**PAIRINGS, **EXTRA_PAIRINGS}.get(pairing)
+    pair = ALL_PAIRINGS.get(pairing)
     if pair is None:  # a reference implementation: one metric
         return False
     searcher, scheduler = pair
@@ -318,7 +319,7 @@ def _read_runs(path: str) -> list[Run]:
 
 
 def known_pairings() -> list[str]:
-    return list(PAIRINGS) + list(EXTRA_PAIRINGS)
+    return list(ALL_PAIRINGS)
 
 
 def check_names(kind: str, names: Sequence[str] | None, known: Sequence[str]) -> Any:

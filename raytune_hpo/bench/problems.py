@@ -87,7 +87,7 @@ def _continue_from() -> int:
     return state["iteration"] if state else 0
 
 
-def _at_rung(t: int, max_t: int) -> bool:
+def at_rung(t: int, max_t: int) -> bool:
     """Whether iteration ``t`` is a rung of η = 3 brackets below ``max_t``: max_t/3^k, floored."""
     k = 1
     while max_t // 3**k >= 1:
@@ -98,7 +98,7 @@ def _at_rung(t: int, max_t: int) -> bool:
 
 
 def _report(t: int, max_t: int, checkpoint: Callable[[], dict], **metrics: float) -> None:
-    hpo.report(checkpoint=checkpoint() if _at_rung(t, max_t) else None, reported_at=time.time(), **metrics)
+    hpo.report(checkpoint=checkpoint() if at_rung(t, max_t) else None, reported_at=time.time(), **metrics)
 
 
 def _iteration_state(t: int) -> Callable[[], dict]:
