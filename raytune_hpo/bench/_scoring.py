@@ -129,7 +129,12 @@ class Row:
     @property
     def median_fraction(self) -> float:
         """The median over seeds, a seed that never reached the target counting as infinite."""
-        return float(np.median([math.inf if f is None else f for f in self.fractions]))
+        return float(np.median(self.fractions_or_inf))
+
+    @property
+    def fractions_or_inf(self) -> list[float]:
+        """The fractions, a seed that never reached the target as infinity."""
+        return [math.inf if f is None else f for f in self.fractions]
 
     @property
     def speed_up(self) -> float:
@@ -225,7 +230,7 @@ def table(rows: Sequence[Row], targets: Mapping[str, float], pool: int = TARGET_
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        shown = _quartiles([math.inf if f is None else f for f in row.fractions], "{:.3f}")
+        shown = _quartiles(row.fractions_or_inf, "{:.3f}")
         speed_up = f"{row.speed_up:.1f}x" if row.speed_up > 0 else "< 1x"
         versus = f"{_p(row.p_reference)} ({row.reference})" if row.reference else ""
         lines.append(
