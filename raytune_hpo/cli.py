@@ -398,10 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairings",
         nargs="+",
         metavar="PAIRING",
-        help="default: random, random+asha, random+hyperband, tpe, tpe+asha, gp, cmaes, bohb, dehb, "
-        "optuna+asha, optuna+hyperband, ray-bohb, hpbandster-bohb, dehb-package, optuna-plain; also evolution, "
-        "pso, optuna, random+sha, tpe+hyperband, nsga2, nsga2+asha; on problems with two objectives the "
-        "default is random, random+asha, nsga2, nsga2+asha",
+        help="default: random, random+asha, random+hyperband, tpe, tpe+asha, tpe+hyperband, hyperopt, "
+        "hyperopt+asha, gp, cmaes, bohb, dehb, ray-bohb, hpbandster-bohb, dehb-package, optuna-plain; also "
+        "evolution, pso, random+sha, nsga2, nsga2+asha; on problems with two objectives the default is random, "
+        "random+asha, nsga2, nsga2+asha",
     )
     quality.add_argument(
         "--out",

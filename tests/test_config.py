@@ -47,7 +47,7 @@ BROKEN = [
     (with_(space={"w": [{"choice": [64]}, {"randint": [1]}]}), "space.w[1].randint: takes [low, high], got [1]"),
     (with_(space={"o": {"choice": [{"x": {"uniform": [0, 1]}}]}}, searcher="cmaes"),
      "space.o: a choice whose options hold parameters makes the space conditional, which searcher 'cmaes' "
-     "cannot take; the searchers that can are random, grid, tpe, optuna, bohb, dehb, evolution, pso"),
+     "cannot take; the searchers that can are random, grid, tpe, optuna, hyperopt, bohb, dehb, evolution, pso"),
     (with_(searcher="bohb"), "scheduler.name: searcher 'bohb' cannot run with scheduler 'asha'; it needs scheduler 'bohb' or 'hyperband'"),
     (with_(searcher={"name": "tpee"}), "searcher.name: unknown name 'tpee'; choose one of random, grid, tpe"),
     (with_(searcher={"n_initial_points": 3}), "searcher.name: missing"),

@@ -69,7 +69,7 @@ def first_suggestions(searcher: str, seed: int, warm: list[str], count: int) -> 
     return configs
 
 
-@pytest.mark.parametrize("searcher", ["tpe", "optuna", "gp", "bohb", "dehb", "evolution", "pso"])
+@pytest.mark.parametrize("searcher", ["tpe", "hyperopt", "gp", "bohb", "dehb", "evolution", "pso"])
 def test_a_warm_started_searcher_proposes_nearer_the_optimum_from_its_first_suggestion(first, searcher):
     """Seeds 0-4, the first 3 suggestions of each: their median loss (the bowl's distance to
     its optimum) warm-started from the 30 trials of ``first`` is below the same searcher's
@@ -109,7 +109,7 @@ def test_the_command_line_takes_warm_start_directories(first, tmp_path):
      "warm_start: '{first}' optimised loss (min), this experiment acc (min); warm-start from an experiment of the same"),
     ({"warm_start": "{first}", "mode": "max"}, "warm_start: '{first}' optimised loss (min), this experiment loss (max)"),
     ({"warm_start": "{first}", "searcher": "random"},
-     "warm_start: searcher 'random' cannot learn from earlier trials; the searchers that can are tpe, optuna, gp"),
+     "warm_start: searcher 'random' cannot learn from earlier trials; the searchers that can are tpe, optuna, hyperopt, gp"),
     ({"warm_start_defaults": {"depth": 2}}, "warm_start_defaults: given without warm_start"),
 ])
 def test_bad_warm_start_gets_one_line_and_touches_nothing(first, tmp_path, options, message):

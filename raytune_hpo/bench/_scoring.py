@@ -25,8 +25,7 @@ REFERENCE_OF = {
     "dehb": "dehb-package",
     "tpe+asha": "optuna-plain",
     "tpe+hyperband": "optuna-plain",
-    "optuna+asha": "optuna-plain",
-    "optuna+hyperband": "optuna-plain",
+    "hyperopt+asha": "optuna-plain",
 }
 _REGRET_FLOOR = 1e-4
 

@@ -47,7 +47,7 @@ def suggest_times(searcher: str, trials: int, seed: int = 0) -> list[float]:
     return times
 
 
-def suggest(searchers: tuple[str, ...] = ("tpe", "optuna", "bohb"), trials: int = 500) -> list[tuple]:
+def suggest(searchers: tuple[str, ...] = ("hyperopt", "tpe", "bohb"), trials: int = 500) -> list[tuple]:
     """(searcher, median ms of suggest at trials 6..15, median ms at the last 10 trials)."""
     rows = []
     for name in searchers:

@@ -17,7 +17,7 @@ What it searches:
   in a space;
 - ``choice`` parameters: **not by CMA-ES**, which has no categorical model. They are accepted,
   and Optuna samples each one at random (uniformly, seeded) on every trial, independently of
-  the results: a choice that matters is not learned. Use ``gp``, ``optuna`` or ``tpe`` for a
+  the results: a choice that matters is not learned. Use ``gp``, ``tpe`` or ``hyperopt`` for a
   space where a choice matters, or fix it as a constant.
 
 Refused in one line: ``hpo.grid`` and Ray-sampled domains (only ``grid`` and ``random`` take
@@ -45,7 +45,7 @@ def build_cmaes(request: SearcherRequest):
         raise ConfigError(
             f"space.{display(choices[0])}: searcher 'cmaes' searches numeric parameters and "
             "samples choices at random, and this space has only choices; use searcher 'gp', "
-            "'optuna' or 'tpe'"
+            "'tpe' or 'hyperopt'"
         )
     # Choices are sampled at random by design (documented above): no warning per trial.
     return optuna_searcher(

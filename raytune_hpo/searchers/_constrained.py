@@ -4,11 +4,11 @@ take none of their own.
 A trial is infeasible when **any** of its reports violated a constraint
 (:mod:`raytune_hpo._objectives`). The constraints reach a searcher in one of two ways:
 
-- natively, for the Optuna samplers that model them (``optuna``, ``gp``, ``nsga2``, ``nsga3``;
+- natively, for the Optuna samplers that model them (``tpe``, ``gp``, ``nsga2``, ``nsga3``;
   ``SearcherInfo.native_constraints``): each trial's constraint values, the largest of its
   reports (:func:`constraint_values`, :class:`Peaks`), are set on the Optuna trial before it is
   told (:class:`raytune_hpo.searchers._optuna.OptunaSearcher`);
-- as the worst trial, for every other learning searcher with one objective (``tpe``,
+- as the worst trial, for every other learning searcher with one objective (``hyperopt``,
   ``bohb``, ``dehb``, ``cmaes``, ``evolution``, ``pso``): :class:`ConstrainedSearcher`, placed
   around the search algorithm by :func:`raytune_hpo.runner.plan`, hands the searcher a copy of
   each result of an infeasible trial whose objective is worse than every value seen so far.

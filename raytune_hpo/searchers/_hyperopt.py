@@ -1,4 +1,6 @@
-"""``tpe``: hyperopt's tree-structured Parzen estimator, through Ray's adapter.
+"""``hyperopt``: hyperopt's tree-structured Parzen estimator, through Ray's adapter (``tpe``
+until Optuna's multivariate TPE took that name: :mod:`._optuna`). It models each parameter
+alone (independent TPE).
 
 A conditional space is hyperopt's own form of one: a branch is an ``hp.choice`` among its
 options, each a dict of the expressions of the parameters inside it (nested branches nest
@@ -22,7 +24,7 @@ from raytune_hpo.searchers._common import CompletingSearcher, SearcherRequest, l
 from raytune_hpo.space import Choice, Float, Integer, Param, Space
 
 
-class TPESearcher(CompletingSearcher, HyperOptSearch):
+class TPESearcher(CompletingSearcher, HyperOptSearch):  # its name pickled in experiments saved as tpe
     def warm_start(self, trials: Sequence[WarmTrial], objectives: Objectives) -> None:
         """Each earlier trial a completed hyperopt trial: its values recorded as hyperopt
         records a trial it drew (``vals``: a value per label drawn, none for the others), its
@@ -56,8 +58,8 @@ class TPESearcher(CompletingSearcher, HyperOptSearch):
         return self._hpo_space.complete({label: values[0] for label, values in drawn.items() if values})
 
 
-def build_tpe(request: SearcherRequest):
-    require("hyperopt", "hyperopt", "searcher 'tpe'")
+def build_hyperopt(request: SearcherRequest):
+    require("hyperopt", "hyperopt", f"searcher {request.name!r}")
     kwargs = request.library_options(HyperOptSearch.__init__, reserved=("space", "metric", "mode", "random_state_seed"))
     searcher = TPESearcher(
         hpo_space=request.space,
@@ -70,7 +72,7 @@ def build_tpe(request: SearcherRequest):
     return limit_concurrency(searcher, request.max_concurrent), {}
 
 
-def to_hyperopt(space: Space, searcher: str = "tpe") -> dict:
+def to_hyperopt(space: Space, searcher: str = "hyperopt") -> dict:
     """A dict of hyperopt expressions labelled by path: one per parameter outside any branch,
     a branch's options as dicts of their own (see the module's docstring); a grid or a
     Ray-sampled domain is refused naming ``searcher``."""

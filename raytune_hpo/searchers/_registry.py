@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from raytune_hpo._library import call_factory, lookup
 from raytune_hpo.searchers._common import SearcherRequest
@@ -39,6 +39,19 @@ class SearcherInfo:
 
 
 _PACKAGE = "raytune_hpo.searchers"
+_TPE = SearcherInfo(
+    "tpe",
+    "tree-structured Parzen estimator (Optuna's TPESampler): multivariate with one objective (the "
+    "parameters modelled jointly), constant liar (running trials taken as bad, so that concurrent "
+    "proposals differ); several objectives (multi-objective TPE); constraints natively; conditional "
+    "spaces define-by-run",
+    f"{_PACKAGE}._optuna:build_tpe",
+    "optuna",
+    several_objectives=True,
+    native_constraints=True,
+    conditional=True,
+    warm_start=True,
+)
 _SEARCHERS = [
     SearcherInfo(
         "random",
@@ -56,22 +69,16 @@ _SEARCHERS = [
         learns=False,
         conditional=True,
     ),
+    _TPE,
+    # tpe's name before it meant Optuna's multivariate TPE (hyperopt's TPE is hyperopt now),
+    # kept so that scripts and experiment files naming it run as before.
+    replace(_TPE, name="optuna", summary="tpe under its former name (Optuna's TPESampler)"),
     SearcherInfo(
-        "tpe",
-        "tree-structured Parzen estimator (hyperopt); conditional spaces as nested choices",
-        f"{_PACKAGE}._hyperopt:build_tpe",
         "hyperopt",
-        conditional=True,
-        warm_start=True,
-    ),
-    SearcherInfo(
-        "optuna",
-        "Optuna's TPE sampler; one objective or several (multi-objective TPE); constraints natively; "
-        "conditional spaces define-by-run",
-        f"{_PACKAGE}._optuna:build_optuna",
-        "optuna",
-        several_objectives=True,
-        native_constraints=True,
+        "hyperopt's tree-structured Parzen estimator (independent per parameter: tpe's former meaning); "
+        "conditional spaces as nested choices",
+        f"{_PACKAGE}._hyperopt:build_hyperopt",
+        "hyperopt",
         conditional=True,
         warm_start=True,
     ),

@@ -274,8 +274,8 @@ def test_a_tiny_multiobjective_benchmark_and_its_rerun(ray_cluster, tmp_path, ca
         (["--pairings", "tpe+bohb"], "--pairings: unknown 'tpe+bohb'; choose from random,"),
         (["--seeds", "0"], "--seeds"),
         (
-            ["--problems", "branin_currin", "--pairings", "random", "tpe"],
-            "--pairings: 'tpe' takes one objective and branin_currin has 2; on it use random",
+            ["--problems", "branin_currin", "--pairings", "random", "hyperopt"],
+            "--pairings: 'hyperopt' takes one objective and branin_currin has 2; on it use random",
         ),
     ],
 )

@@ -63,7 +63,7 @@ def test_the_searcher_learns_the_worst_value_and_the_caller_keeps_the_true_one()
     assert wrapper.violations == {}  # ended trials forgotten
 
 
-@pytest.mark.parametrize("name", ["bohb", "dehb", "tpe", "evolution"])
+@pytest.mark.parametrize("name", ["bohb", "dehb", "hyperopt", "evolution"])
 def test_the_wrapper_has_the_hooks_of_the_searcher_it_wraps(name):
     inner = build_searcher(name)
     wrapper = ConstrainedSearcher(inner, LOSS_UNDER_MEM)
@@ -122,13 +122,13 @@ def accuracy_under_memory(config):
         hpo.report(acc=config["x"] * epoch, mem=config["x"] + (0.5 if epoch == 1 else 0.3))
 
 
-def test_in_an_experiment_tpe_learns_worst_values_and_result_json_keeps_the_true_ones(ray_cluster, storage):
+def test_in_an_experiment_hyperopt_learns_worst_values_and_result_json_keeps_the_true_ones(ray_cluster, storage):
     planned = plan(accuracy_under_memory, {"x": hpo.uniform(0.0, 1.0)}, metric="acc", mode="max",
-                   constraints={"mem": ("<=", 1.0)}, searcher="tpe", scheduler="fifo", num_samples=8, max_t=2,
+                   constraints={"mem": ("<=", 1.0)}, searcher="hyperopt", scheduler="fifo", num_samples=8, max_t=2,
                    max_concurrent=1, seed=3, storage=storage, name="constrained")
     res = execute(planned, verbose=0)
     assert res.num_errors == 0 and len(res.trials) == 8
-    tpe = planned.search_alg.searcher.searcher  # ConstrainedSearcher > ConcurrencyLimiter > TPE
+    tpe = planned.search_alg.searcher.searcher  # ConstrainedSearcher > ConcurrencyLimiter > hyperopt
     learned = [t["result"]["loss"] for t in sorted(tpe._hpopt_trials.trials, key=lambda t: t["tid"])]
     seen: list[float] = []  # minimisation form: -acc
     infeasible = 0

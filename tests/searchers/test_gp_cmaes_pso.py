@@ -58,7 +58,7 @@ def test_cmaes_refuses_a_space_of_choices_only():
         build("cmaes", {"act": hpo.choice(["relu", "gelu"]), "opt": {"norm": hpo.choice([True, False])}})
     assert str(e.value) == (
         "space.act: searcher 'cmaes' searches numeric parameters and samples choices at random, "
-        "and this space has only choices; use searcher 'gp', 'optuna' or 'tpe'"
+        "and this space has only choices; use searcher 'gp', 'tpe' or 'hyperopt'"
     )
 
 

@@ -39,8 +39,8 @@ OPTIONS = {
 
 def test_the_optuna_samplers_are_flagged_for_several_objectives_and_native_constraints():
     able = {name for name, s in SEARCHERS.items() if s.several_objectives}
-    assert able == {"random", "grid", "optuna", "gp", "nsga2", "nsga3"}
-    assert {name for name, s in SEARCHERS.items() if s.native_constraints} == {"optuna", "gp", "nsga2", "nsga3"}
+    assert able == {"random", "grid", "tpe", "optuna", "gp", "nsga2", "nsga3"}
+    assert {name for name, s in SEARCHERS.items() if s.native_constraints} == {"tpe", "optuna", "gp", "nsga2", "nsga3"}
 
 
 @pytest.mark.parametrize("name", ["nsga2", "nsga3", "optuna", "gp"])
@@ -112,11 +112,11 @@ def test_a_trial_without_every_objective_is_told_pruned():
 
 def test_a_searcher_of_one_objective_is_refused_naming_those_that_take_several(storage):
     with pytest.raises(hpo.ConfigError) as e:
-        hpo.run(loss_against_size, SPACE, metric=["loss", "size"], mode=["min", "min"], searcher="tpe",
+        hpo.run(loss_against_size, SPACE, metric=["loss", "size"], mode=["min", "min"], searcher="hyperopt",
                 storage=storage)
     assert str(e.value) == (
-        "searcher: 'tpe' optimises one objective, and metric has 2; the searchers that take several "
-        "are random, grid, optuna, gp, nsga2, nsga3"
+        "searcher: 'hyperopt' optimises one objective, and metric has 2; the searchers that take several "
+        "are random, grid, tpe, optuna, gp, nsga2, nsga3"
     )
     assert "\n" not in str(e.value)
 
