@@ -23,6 +23,12 @@ noise; the expectation for counting-ones). Budget is counted in iterations.
   per iteration, the validation loss reported; the minimum is not known (regret is measured
   against the best value any run of the benchmark found).
 
+An iteration of ``branin`` and ``hartmann6`` takes microseconds, so trials run through Ray
+overlap only as far as Ray's own overhead lets them (a trial's start, a paused trial's resume:
+milliseconds): two trials at a time is then nearer one. A space constant
+``seconds_per_iteration`` makes each of their iterations take that long, as a training step
+would, so that two trials really run side by side.
+
 Two have several objectives, both minimised; their score is the hypervolume of the Pareto front
 of the reports so far, against a reference point fixed per problem (``Problem.reference``):
 
@@ -108,8 +114,10 @@ def _iteration_state(t: int) -> Callable[[], dict]:
 
 def _report_curve(config: dict, value_at: Callable[[float], tuple[float, float]]) -> None:
     max_t = config["max_t"]
+    pace = config.get("seconds_per_iteration", 0)
     for t in range(_continue_from() + 1, max_t + 1):
         value, true_value = value_at(t / max_t)
+        time.sleep(pace)
         _report(t, max_t, _iteration_state(t), value=value, true_value=true_value)
 
 

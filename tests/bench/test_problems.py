@@ -60,6 +60,14 @@ def test_a_trial_reports_max_t_iterations_and_the_truth(name):
         assert all(r["value"] == r["true_value"] for r in reports)
 
 
+@pytest.mark.parametrize("name", ["branin", "hartmann6"])
+def test_seconds_per_iteration_makes_each_iteration_take_that_long_and_changes_no_value(name):
+    paced = curve(name, {**CONFIGS[name], "max_t": 4, "seconds_per_iteration": 0.05})
+    assert all(b["reported_at"] - a["reported_at"] >= 0.05 for a, b in zip(paced, paced[1:]))
+    plain = curve(name, {**CONFIGS[name], "max_t": 4})
+    assert [r["value"] for r in paced] == [r["value"] for r in plain]
+
+
 def test_counting_ones_estimates_converge_and_repeat_for_the_same_configuration():
     config = CONFIGS["counting_ones"]
     first, again = curve("counting_ones", config), curve("counting_ones", config)
