@@ -26,7 +26,8 @@ with tempfile.TemporaryDirectory() as storage:
         for name in ("hartmann6", "branin"):
             problem = suite[name]
             space = {**problem.space, "seconds_per_iteration": PACE}
-            run = run_pairing(problem, pairing, stream(pairing, seed), 1080, storage, 1.0, f"{name}-{seed}", space=space)
+            name_of_run = f"{name}-{seed}"
+            run = run_pairing(problem, pairing, stream(pairing, seed), 1080, storage, 1.0, name_of_run, space=space)
             run.seed = seed
             print(json.dumps({**asdict(run), "seconds_per_iteration": PACE}), flush=True)
             print(name, seed, run.final, file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ import argparse
 import tempfile
 
 from raytune_hpo.bench._references import REFERENCES
+from raytune_hpo.bench._scoring import trajectory
 from raytune_hpo.bench.optimizers import _run_ours, stream
 from raytune_hpo.bench.problems import problems
 
@@ -29,19 +30,14 @@ else:
     with tempfile.TemporaryDirectory() as storage:
         reports, _ = _run_ours(problem, args.pairing, seed, 1080, storage, 1.0, "trace", space=space)
     key = "trial_id"
-reports = sorted(reports, key=lambda r: r["reported_at"])
+reached = next((used for used, value in trajectory(reports, 1080) if value <= TARGET), None)
 numbers: dict = {}
-best, reached, segments = None, None, []
-for i, r in enumerate(reports[:140]):
+segments: list = []
+for r in sorted(reports, key=lambda r: r["reported_at"])[:140]:
     n = numbers.setdefault(r[key], len(numbers))
     if segments and segments[-1][0] == n:
         segments[-1][2] = r["training_iteration"]
     else:
         segments.append([n, r["training_iteration"], r["training_iteration"]])
-for i, r in enumerate(reports):
-    if best is None or r["value"] < best:
-        best = r["value"]
-        if reached is None and r["true_value"] <= TARGET:
-            reached = i + 1
 print(f"{args.pairing} seed {args.seed} pace {args.pace}: target reached at report {reached}")
 print(" ".join(f"{n}:{a}-{b}" for n, a, b in segments))
