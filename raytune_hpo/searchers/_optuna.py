@@ -5,11 +5,11 @@ Optuna's own defaults since 5.0, made explicit: with one objective, multivariate
 parameters modelled jointly, where independent TPE, hyperopt's, models each alone; the
 optimiser benchmark in README measures the gap) and the constant liar (a running trial counts
 as a bad one while it runs, so that trials proposed side by side do not gather where the last
-finished trial was good). With several
-objectives, Optuna's multi-objective TPE (Ozaki et al. 2020), independent per parameter as
-Optuna has it; outcome constraints natively (Optuna's constrained TPE: an infeasible trial is
-never among the good ones, the less it violates, the nearer). hyperopt's TPE is searcher
-``hyperopt`` (:mod:`._hyperopt`).
+finished trial was good). With several objectives,
+Optuna's multi-objective TPE (Ozaki et al. 2020), independent per parameter as Optuna has it;
+outcome constraints natively (Optuna's constrained TPE: an infeasible trial is never among the
+good ones, the less it violates, the nearer). hyperopt's TPE is searcher ``hyperopt``
+(:mod:`._hyperopt`).
 
 :func:`optuna_searcher` builds any Optuna sampler behind that adapter: ``gp`` (:mod:`._gp`),
 ``cmaes`` (:mod:`._cmaes`), ``nsga2`` and ``nsga3`` (:mod:`._nsga`) are built by it too, over
