@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import raytune_hpo as hpo
+from raytune_hpo import _storage
 from raytune_hpo.cli import main
 from raytune_hpo.directory import ResultFile, read_journal, read_results
 from tests.helpers import cli, kill_driver_after, start_killed_script, write
@@ -299,20 +300,31 @@ def burst(config: dict) -> None:
 
 
 @pytest.mark.root
-def test_a_disk_filled_at_once_fails_one_trial_stops_cleanly_and_resume_reruns_it(ray_cluster, tmpfs):
+@pytest.mark.parametrize("check_every_s", [3600.0, 0.0], ids=["failed-write-first", "watch-first"])
+def test_a_disk_filled_at_once_stops_cleanly_and_the_resume_it_names_finishes_the_experiment(ray_cluster, tmpfs,
+                                                                                              monkeypatch,
+                                                                                              check_every_s):
+    # The write fills the disk, then fails; LowSpace sees the space gone either at the trial's error
+    # (its half-second check held off: the trial is recorded failed) or, checking at every step,
+    # before Ray has word of the failure (the trial is saved unfinished). Either way the message
+    # names the resume that fits what was saved, and that resume finishes the experiment.
+    monkeypatch.setattr(_storage, "_CHECK_EVERY_S", check_every_s)
     storage = tmpfs("size=40m")  # 24 MiB free besides the reserve: the first checkpoint, 30 MiB, fails
     with pytest.raises(hpo.StorageFull) as stopped:
         hpo.run(burst, {"x": hpo.uniform(0, 1), "mib": 30}, metric="loss", num_samples=2, max_concurrent=1,
                 seed=0, storage=storage, name="burst", verbose=0)
     path = os.path.join(storage, "burst")
-    assert one_line(stopped.value).endswith(
-        f"free space, then resume it: hpo.resume({path!r}, retry_errored=True) (raytune-hpo resume {path} "
-        "--retry-errored), which also reruns its 1 failed trials")
-    (failed,) = hpo.load(path).trials  # the state saved whole: the second trial not begun
-    assert failed.status == "ERROR" and "No space left on device" in failed.error_line
+    (first,) = hpo.load(path).trials  # the state saved whole: the second trial not begun
+    failed = first.status == "ERROR"
+    if check_every_s > 1:
+        assert failed and "No space left on device" in first.error_line
+    resume = (f"hpo.resume({path!r}, retry_errored=True) (raytune-hpo resume {path} --retry-errored), which also "
+              f"reruns its 1 failed trials" if failed else f"hpo.resume({path!r}) (raytune-hpo resume {path})")
+    assert one_line(stopped.value).startswith("storage: only ")
+    assert one_line(stopped.value).endswith(f"free space, then resume it: {resume}")
 
     tmpfs("size=160m")
-    res = hpo.resume(path, retry_errored=True, verbose=0)
+    res = hpo.resume(path, retry_errored=failed, verbose=0)
     assert len(res.trials) == 2 and res.num_errors == 0 and all(t.iterations == 1 for t in res.trials)
 
 
