@@ -166,6 +166,9 @@ def as_trainable(function: Callable[[dict], Any], seed: int | None) -> Callable[
 
     @functools.wraps(function)
     def trainable(config: dict) -> None:
+        from raytune_hpo._ray.worker import resend_lost_sigterm_exits
+
+        resend_lost_sigterm_exits()
         # Ray logs every checkpoint it saves or restores at INFO: lines per epoch per trial.
         for logger in ("ray.train", "ray.tune"):
             logging.getLogger(logger).setLevel(logging.WARNING)

@@ -1,12 +1,16 @@
 """What raytune-hpo asks of Ray Tune's controller, checked against the installed Ray: finished
 trials retired from it (its snapshot holds the live ones), its snapshot copied whole, and every
 experiment, of every scheduler, leaving the cluster's resources free for the next, placement
-groups cancelled mid-creation included."""
+groups cancelled mid-creation included; and, in a trial's worker, Ray's SIGTERM exit kept
+from being lost."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
+import pytest
 import ray
 
 import raytune_hpo as hpo
@@ -80,3 +84,45 @@ def test_a_snapshot_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
         assert reader.read() == '{"old": true}'
     assert (experiment / "experiment_state-x.json").read_text() == '{"new": true}'
     assert os.listdir(experiment) == ["experiment_state-x.json"]  # no temporary file left
+
+
+# A SIGTERM handled as Ray's workers handle it (ray/_private/worker.py, Worker.main_loop), landing
+# in a weakref callback; "hooked" as a trial's worker is (raytune_hpo.trainable.as_trainable).
+LOST_EXIT_SCRIPT = """
+import os, signal, sys, time, weakref
+from ray._raylet import raise_sys_exit_with_custom_error_message
+from raytune_hpo._ray.worker import resend_lost_sigterm_exits
+
+def ray_worker_handler(signum, frame):
+    raise_sys_exit_with_custom_error_message("The process receives a SIGTERM.", exit_code=1)
+
+signal.signal(signal.SIGTERM, ray_worker_handler)
+if sys.argv[1] == "hooked":
+    resend_lost_sigterm_exits()
+    resend_lost_sigterm_exits()  # a second trial in the same worker: one hook still
+
+def collected(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):  # the handler runs here, inside the callback
+        pass
+
+class Model:
+    pass
+
+model = Model()
+ref = weakref.ref(model, collected)
+del model
+time.sleep(5)
+print("ran on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("worker", ["plain", "hooked"])
+def test_a_sigterm_landing_in_a_weakref_callback_still_ends_a_trials_worker(tmp_path, worker):
+    script = tmp_path / "lost_exit.py"
+    script.write_text(LOST_EXIT_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), worker], capture_output=True, text=True, timeout=60)
+    if worker == "plain":  # Ray's handler alone: the exit lost, its traceback printed, the process on
+        assert done.returncode == 0 and "ran on" in done.stdout and "SystemExit: 1" in done.stderr
+    else:
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", "")

@@ -20,9 +20,8 @@ _RAY_RESOURCE = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
 def ensure_ray(forward_output: bool = True) -> None:
     """Connect to the Ray this process started, or start a local one (or join the cluster at
     ``RAY_ADDRESS``). ``forward_output=False`` (``verbose=0``, ``--quiet``: nothing but the
-    summary) keeps the trials' own output in Ray's worker logs instead of this terminal: it is
-    also where a worker stopped by SIGTERM at the end of an experiment may print Ray's traceback
-    of its exit. Decided when this process starts Ray; a Ray already started is left as it is."""
+    summary) keeps the trials' own output in Ray's worker logs instead of this terminal.
+    Decided when this process starts Ray; a Ray already started is left as it is."""
     import ray
 
     if not ray.is_initialized():
