@@ -1,14 +1,15 @@
 """What raytune-hpo asks of Ray Tune's controller, checked against the installed Ray: finished
 trials retired from it (its snapshot holds the live ones), its snapshot copied whole, and every
 experiment, of every scheduler, leaving the cluster's resources free for the next, placement
-groups cancelled mid-creation included; and, in a trial's worker, Ray's SIGTERM exit kept
-from being lost."""
+groups cancelled mid-creation included; slots freed together filled together; and, in a
+trial's worker, Ray's SIGTERM exit kept from being lost."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import ray
@@ -84,6 +85,29 @@ def test_a_snapshot_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
         assert reader.read() == '{"old": true}'
     assert (experiment / "experiment_state-x.json").read_text() == '{"new": true}'
     assert os.listdir(experiment) == ["experiment_state-x.json"]  # no temporary file left
+
+
+def paced(config: dict) -> None:
+    """9 iterations of 50 ms, each report stamped with when its iteration began and ended, and a
+    checkpoint at each (a promoted trial goes on from its rung)."""
+    state = hpo.load_checkpoint()
+    for t in range(0 if state is None else state["t"] + 1, 9):
+        began = time.time()
+        time.sleep(0.05)
+        hpo.report(loss=config["x"] + 1 / (t + 1), began=began, ended=time.time(), checkpoint={"t": t})
+
+
+def test_slots_freed_together_get_trials_together_when_the_searcher_is_not_rays(ray_cluster, storage):
+    # dehb's first rung decided: 3 of 9 trials promoted to 3 iterations, and the next bracket's
+    # trials to begin, on 2 CPUs. Ray alone lets a searcher of its own have one trial waiting to
+    # start at a time: the promotions and the next trials then ran one after the other (pairs
+    # of their iterations side by side: 0).
+    res = hpo.run(paced, {"x": hpo.uniform(0, 1)}, metric="loss", searcher="dehb", scheduler="dehb", max_t=9,
+                  num_samples=12, seed=0, storage=storage, name="slots", verbose=0)
+    later = [(r["began"], r["ended"], t.trial_id) for t in res.trials for r in t.history if r["training_iteration"] > 1]
+    later += [(r["began"], r["ended"], t.trial_id) for t in res.trials[9:] for r in t.history]
+    side_by_side = sum(1 for a in later for b in later if a[2] < b[2] and a[0] < b[1] and b[0] < a[1])
+    assert side_by_side >= 10, sorted(later)  # 28 to 34 in 3 runs here; 0 before
 
 
 # A SIGTERM handled as Ray's workers handle it (ray/_private/worker.py, Worker.main_loop), landing

@@ -25,6 +25,16 @@ in first into every scheduler of ours, is how we reach it. Through it:
   ended is completed the same way before it starts. No more trials are created than the
   experiment plans, counting those of the journal.
 
+- **Every free slot gets a trial at once**: Ray Tune lets a searcher other than its random and
+  grid ones have one trial waiting to start at a time (max_concurrent with a
+  ``ConcurrencyLimiter``), so slots freed together (at the start, when a synchronous rung
+  promotes) were filled one trial start after another, and with trials short next to a start
+  one trial ran at a time: ``dehb``'s promotions and next bracket ran one after the other
+  where the ``dehb`` package runs them side by side. At every step the limit is raised to the
+  slots free for a trial on the cluster (counted every ``SLOTS_EVERY_S``), never lowered below
+  Ray's; with every slot taken, one trial waits, as before. A ``TUNE_MAX_PENDING_TRIALS_PG``
+  set by the user, or by a scheduler that creates every trial upfront, is left as it is.
+
 - **The trainable's class is looked up once per run**, not five times per trial
   (:class:`_RegistryOnce`).
 - **A placement group cancelled while Ray creates it is removed once created**
@@ -40,7 +50,8 @@ Ray 2.60's private names used here: ``ray.tune.registry._global_registry``,
 ``._trials``, ``._live_trials``, ``._stopped_trials``, ``._trial_metadata``,
 ``._trials_to_cache``, ``._trial_to_actor``, ``._queued_trial_decisions``,
 ``._cached_trial_decisions``, ``._resetting_trials``, ``._staged_trials``,
-``._set_trial_status``, ``._mark_trial_to_checkpoint``; ``_ExperimentCheckpointManager._storage``;
+``._set_trial_status``, ``._mark_trial_to_checkpoint``, ``._max_pending_trials``, ``._running_trials``;
+``_ExperimentCheckpointManager._storage``;
 ``_CheckpointManager._checkpoint_results`` and ``._latest_checkpoint_result``;
 ``ray.train._internal.storage._FilesystemSyncer`` and ``_upload_to_fs_path``;
 ``ray.tune.progress_reporter.TrialProgressCallback`` (and, in :mod:`.session`,
@@ -104,12 +115,21 @@ class ControllerHooks:
         return {k: v for k, v in self.__dict__.items() if k != "_hpo_session"}
 
 
+SLOTS_EVERY_S = 10.0  # how often the trials the cluster holds at once are counted again (nodes join)
+
+
 class _Session:
     """One controller's run: set up at the first hook, then called at every step."""
 
     def __init__(self, controller, retires_trials: bool):
         self.controller = controller
         self.retires_trials = retires_trials
+        # None: the limit on trials waiting to start left to Ray (set in the environment).
+        self.least_pending: int | None = (
+            None if "TUNE_MAX_PENDING_TRIALS_PG" in os.environ else controller._max_pending_trials
+        )
+        self.slots = 0
+        self.slots_counted = float("-inf")
         _copy_snapshots_whole(controller)
         # On resume: the trials of the journal, those it has ended (completed, never run again),
         # and every trial known (counted against the experiment's plan).
@@ -151,6 +171,16 @@ class _Session:
                 self._complete(scheduler, trial, self.ended[trial.trial_id])
         if self.retires_trials:
             self._retire()
+        if self.least_pending is not None:
+            self._fill_free_slots(self.least_pending)
+
+    def _fill_free_slots(self, least_pending: int) -> None:
+        """Let Ray start a trial in every slot free now (see the module's docstring)."""
+        controller = self.controller
+        if time.monotonic() - self.slots_counted >= SLOTS_EVERY_S and controller._trials:
+            self.slots = _slots(controller._trials[0].placement_group_factory.required_resources)
+            self.slots_counted = time.monotonic()
+        controller._max_pending_trials = max(least_pending, self.slots - len(controller._running_trials))
 
     def _complete(self, scheduler, trial, record: TrialRecord) -> None:
         """End a trial as the journal says it ended, without running it."""
@@ -196,6 +226,18 @@ class _Session:
         controller._trials_to_cache.difference_update(retiring)
         for trial in retiring:
             controller._trial_metadata.pop(trial.trial_id, None)
+
+
+def _slots(resources: dict[str, float]) -> int:
+    """How many trials asking for ``resources`` (Ray's names) the live nodes hold at once."""
+    wanted = {key: amount for key, amount in resources.items() if amount > 0}
+    if not wanted:
+        return 0
+    return sum(
+        min(int(node["Resources"].get(key, 0) / amount + 1e-9) for key, amount in wanted.items())
+        for node in ray.nodes()
+        if node.get("Alive")
+    )
 
 
 def fit(tuner) -> None:
