@@ -21,10 +21,13 @@ from tests.helpers import free_cpus
 
 
 def stepping(config: dict) -> None:
-    """9 iterations with checkpoints (PBT and PB2 need them)."""
+    """9 iterations with checkpoints (PBT and PB2 need them; a promoted trial goes on from its
+    rung), each ``seconds`` long (none by default) and stamped with when it began and ended."""
     state = hpo.load_checkpoint()
     for t in range(0 if state is None else state["t"] + 1, 9):
-        hpo.report(loss=config["x"] + 1 / (t + 1), checkpoint={"t": t})
+        began = time.time()
+        time.sleep(config.get("seconds", 0))
+        hpo.report(loss=config["x"] + 1 / (t + 1), began=began, ended=time.time(), checkpoint={"t": t})
 
 
 def test_finished_trials_leave_the_controller_and_its_snapshot_but_not_the_journal(ray_cluster, storage):
@@ -87,23 +90,13 @@ def test_a_snapshot_file_is_replaced_whole_never_rewritten_in_place(tmp_path):
     assert os.listdir(experiment) == ["experiment_state-x.json"]  # no temporary file left
 
 
-def paced(config: dict) -> None:
-    """9 iterations of 50 ms, each report stamped with when its iteration began and ended, and a
-    checkpoint at each (a promoted trial goes on from its rung)."""
-    state = hpo.load_checkpoint()
-    for t in range(0 if state is None else state["t"] + 1, 9):
-        began = time.time()
-        time.sleep(0.05)
-        hpo.report(loss=config["x"] + 1 / (t + 1), began=began, ended=time.time(), checkpoint={"t": t})
-
-
 def test_slots_freed_together_get_trials_together_when_the_searcher_is_not_rays(ray_cluster, storage):
     # dehb's first rung decided: 3 of 9 trials promoted to 3 iterations, and the next bracket's
-    # trials to begin, on 2 CPUs. Ray alone lets a searcher of its own have one trial waiting to
+    # trials to begin, on 2 CPUs, iterations of 50 ms. Ray alone lets a searcher of its own have one trial waiting to
     # start at a time: the promotions and the next trials then ran one after the other (pairs
     # of their iterations side by side: 0).
-    res = hpo.run(paced, {"x": hpo.uniform(0, 1)}, metric="loss", searcher="dehb", scheduler="dehb", max_t=9,
-                  num_samples=12, seed=0, storage=storage, name="slots", verbose=0)
+    res = hpo.run(stepping, {"x": hpo.uniform(0, 1), "seconds": 0.05}, metric="loss", searcher="dehb",
+                  scheduler="dehb", max_t=9, num_samples=12, seed=0, storage=storage, name="slots", verbose=0)
     later = [(r["began"], r["ended"], t.trial_id) for t in res.trials for r in t.history if r["training_iteration"] > 1]
     later += [(r["began"], r["ended"], t.trial_id) for t in res.trials[9:] for r in t.history]
     side_by_side = sum(1 for a in later for b in later if a[2] < b[2] and a[0] < b[1] and b[0] < a[1])

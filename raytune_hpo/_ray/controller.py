@@ -76,6 +76,7 @@ from ray.tune.progress_reporter import TrialProgressCallback
 from ray.tune.utils import flatten_dict
 from ray.util import remove_placement_group
 
+from raytune_hpo._ray.session import trials_at_once
 from raytune_hpo.directory import ERROR_FILE, TrialRecord, read_journal, read_results, replace_file
 
 
@@ -178,7 +179,7 @@ class _Session:
         """Let Ray start a trial in every slot free now (see the module's docstring)."""
         controller = self.controller
         if time.monotonic() - self.slots_counted >= SLOTS_EVERY_S and controller._trials:
-            self.slots = _slots(controller._trials[0].placement_group_factory.required_resources)
+            self.slots = trials_at_once(controller._trials[0].placement_group_factory.required_resources)
             self.slots_counted = time.monotonic()
         controller._max_pending_trials = max(least_pending, self.slots - len(controller._running_trials))
 
@@ -226,18 +227,6 @@ class _Session:
         controller._trials_to_cache.difference_update(retiring)
         for trial in retiring:
             controller._trial_metadata.pop(trial.trial_id, None)
-
-
-def _slots(resources: dict[str, float]) -> int:
-    """How many trials asking for ``resources`` (Ray's names) the live nodes hold at once."""
-    wanted = {key: amount for key, amount in resources.items() if amount > 0}
-    if not wanted:
-        return 0
-    return sum(
-        min(int(node["Resources"].get(key, 0) / amount + 1e-9) for key, amount in wanted.items())
-        for node in ray.nodes()
-        if node.get("Alive")
-    )
 
 
 def fit(tuner) -> None:

@@ -68,11 +68,25 @@ def init_ray(**kwargs: Any) -> None:
         raise failed[0]
 
 
-def check_cluster_fits(resources: Mapping[str, float]) -> None:
-    """Refuse a trial that no node of the running Ray cluster can hold: Ray would wait forever."""
+def _live_nodes() -> list[dict[str, float]]:
+    """The resources of each live node of the running Ray cluster, by Ray's names."""
     import ray
 
-    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
+def trials_at_once(resources: Mapping[str, float]) -> int:
+    """How many trials asking for ``resources`` (Ray's names: ``CPU``, ``GPU``, ...) the live
+    nodes hold at once; 0 for a trial that asks for nothing."""
+    wanted = {key: amount for key, amount in resources.items() if amount > 0}
+    if not wanted:
+        return 0
+    return sum(min(int(node.get(key, 0) / amount + 1e-9) for key, amount in wanted.items()) for node in _live_nodes())
+
+
+def check_cluster_fits(resources: Mapping[str, float]) -> None:
+    """Refuse a trial that no node of the running Ray cluster can hold: Ray would wait forever."""
+    nodes = _live_nodes()
     wanted = {key: value for key, value in resources.items() if value}
     for key, value in wanted.items():
         most = max((node.get(_RAY_RESOURCE[key], 0) for node in nodes), default=0)
